@@ -1,0 +1,14 @@
+//! Sans-IO core of a Kubernetes metrics server.
+//!
+//! Nothing in this crate performs IO, reads a clock, sleeps or spawns: payloads and the
+//! current time are handed in, decoded batches, snapshots and (later) actions come out.
+//! Runtime adapters (tokio, smol) and the `metrics-server` binary drive it.
+
+pub mod kubelet;
+pub mod quantity;
+pub mod storage;
+pub mod time;
+
+pub use kubelet::{MetricsPoint, NodeBatch};
+pub use storage::{Snapshot, Storage};
+pub use time::Timestamp;

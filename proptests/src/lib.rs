@@ -1,0 +1,1 @@
+//! Property tests live in `tests/`; this library is empty on purpose.
