@@ -266,10 +266,10 @@ mod tests {
         assert_eq!(t.to_string(), "2025-06-10T09:40:27.86Z");
         let offset = Timestamp::parse_rfc3339("2025-06-10T11:40:27.86+02:00").expect("valid");
         assert_eq!(offset, t);
-        // Go's zero time, as a Summary document could carry it.
-        let zero = Timestamp::parse_rfc3339("0001-01-01T00:00:00Z").expect("valid");
-        assert_eq!(zero.unix_secs(), -62_135_596_800);
-        assert_eq!(zero.to_rfc3339_secs(), "0001-01-01T00:00:00Z");
+        // Nanoseconds in an i64 span 1677-09-21 to 2262-04-11; Go's zero time is outside.
+        assert_eq!(Timestamp::parse_rfc3339("0001-01-01T00:00:00Z"), None);
+        let early = Timestamp::parse_rfc3339("1677-09-22T00:00:00Z").expect("valid");
+        assert_eq!(early.to_rfc3339_secs(), "1677-09-22T00:00:00Z");
         for bad in [
             "",
             "2025-13-01T00:00:00Z",
