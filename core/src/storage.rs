@@ -11,7 +11,9 @@
 //! real previous point of its own; a pod whose containers all fail is omitted, not served
 //! empty; containers are ordered by name and a tie on the pod timestamp resolves to the
 //! longest window, then the first name; a pod reported by two nodes resolves to the one with the newest sample,
-//! then the smaller node name.
+//! then the smaller node name; and a container falling back to its older stored point
+//! (its new sample is older than the newest) only pairs with it when it did not restart
+//! after that point either.
 
 use crate::kubelet::{MetricsPoint, NodeBatch, PodPoints};
 use crate::time::Timestamp;
@@ -402,7 +404,10 @@ fn container_prev(
     if new.timestamp > old.last.timestamp {
         return Some(old.last);
     }
-    old.prev.filter(|p| p.timestamp < new.timestamp)
+    // Falling back to the older stored point: upstream only checks the start time against
+    // `last`; a start after the older point would put a restart inside the window.
+    old.prev
+        .filter(|p| p.timestamp < new.timestamp && start_or_min(new) <= p.timestamp)
 }
 
 /// A pod is served only when every container has a previous point; its timestamp and

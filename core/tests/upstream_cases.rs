@@ -1184,3 +1184,31 @@ fn defect_9_duplicate_pod_across_nodes_is_resolved_deterministically() {
         );
     }
 }
+
+/// Beyond section 10: a sample older than the stored `last` falls back to the stored
+/// `prev` only if the container did not restart after `prev` was taken (upstream checks
+/// the start time against `last` alone, so the window could span a restart).
+#[test]
+fn fallback_to_older_prev_never_spans_a_restart() {
+    let mut storage = Storage::new(secs(60));
+    let s = Some(start());
+    storage.store(pods_only(vec![pod(
+        "ns1",
+        "pod1",
+        &[("c", point(s, at(100), 50 * CORE_SECOND, MIB))],
+    )]));
+    storage.store(pods_only(vec![pod(
+        "ns1",
+        "pod1",
+        &[("c", point(s, at(200), 90 * CORE_SECOND, MIB))],
+    )]));
+    // Restarted at +150 (after prev at +100, before last at +200), sampled at +180, and its
+    // counter is already above prev's: upstream would report (95-50)/80 s against prev.
+    let snap = storage.store(pods_only(vec![pod(
+        "ns1",
+        "pod1",
+        &[("c", point(Some(at(150)), at(180), 95 * CORE_SECOND, MIB))],
+    )]));
+    assert_eq!(snap.pod_records()[0].containers[0].prev, None);
+    assert!(snap.pod("ns1", "pod1").is_none());
+}

@@ -28,6 +28,19 @@ pub const METRICS_RESOURCE: &[Fixture] = fixtures![
 /// `/stats/summary` payloads (Summary API JSON).
 pub const STATS_SUMMARY: &[Fixture] = fixtures!["stats-summary-t0.json", "stats-summary-t1.json"];
 
+/// Payloads written for this project beyond the spec's samples (`fixtures/extra`): a
+/// 110-pod node, a 1.29 kubelet, a Windows Summary and a reduced Summary pair 15 s apart.
+pub const EXTRA: &[Fixture] = fixtures![
+    "extra/metrics-resource-110-pods.txt",
+    "extra/metrics-resource-k8s-1.29.txt",
+    "extra/stats-summary-windows.json",
+    "extra/stats-summary-reduced-t0.json",
+    "extra/stats-summary-reduced-t1.json",
+];
+
+/// Expected answers for [`EXTRA`].
+pub const EXTRA_EXPECTED_JSON: &str = include_str!("../fixtures/extra/expected.json");
+
 /// Small payloads for one edge case each (node `n1`).
 pub const EDGE: &[Fixture] = fixtures![
     "edge/edge-container-series-without-labels.txt",
@@ -52,6 +65,7 @@ pub fn get(name: &str) -> Option<&'static [u8]> {
         .iter()
         .chain(STATS_SUMMARY)
         .chain(EDGE)
+        .chain(EXTRA)
         .find(|f| f.name == name)
         .map(|f| f.bytes)
 }

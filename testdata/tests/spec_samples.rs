@@ -27,6 +27,13 @@ fn u64_of(v: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
+fn window_nanos(v: &Value) -> u64 {
+    v.get("window_nanoseconds")
+        .or_else(|| v.get("window_ns"))
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("no window in {v}"))
+}
+
 /// The recommended answer when the spec gives one, else the (shared) upstream one.
 fn answer(v: &Value) -> &Value {
     if v.get("recommended").is_some() {
@@ -159,13 +166,14 @@ fn check_after_store(snapshot: &Snapshot, want: &Value, ctx: &str) {
         "{ctx}: ready"
     );
     let served = &want["served"];
-    let want_nodes = served["nodes"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let want_nodes: Vec<Value> = match (&served["nodes"], &served["node"]) {
+        (Value::Array(list), _) => list.clone(),
+        (_, Value::Object(_)) => vec![served["node"].clone()],
+        _ => Vec::new(),
+    };
     let nodes: Vec<_> = snapshot.nodes().collect();
     assert_eq!(nodes.len(), want_nodes.len(), "{ctx}: served nodes");
-    for ((name, usage), w) in nodes.iter().zip(want_nodes) {
+    for ((name, usage), w) in nodes.iter().zip(&want_nodes) {
         assert_eq!(*name, w["name"].as_str().expect("name"), "{ctx}");
         assert_eq!(
             usage.timestamp,
@@ -174,7 +182,7 @@ fn check_after_store(snapshot: &Snapshot, want: &Value, ctx: &str) {
         );
         assert_eq!(
             usage.window.as_nanos() as u64,
-            u64_of(w, "window_nanoseconds"),
+            window_nanos(w),
             "{ctx}: {name} window"
         );
         assert_eq!(
@@ -229,7 +237,7 @@ fn check_after_store(snapshot: &Snapshot, want: &Value, ctx: &str) {
         assert_eq!(window.timestamp, time(&w["timestamp"]), "{pctx}: timestamp");
         assert_eq!(
             window.window.as_nanos() as u64,
-            u64_of(w, "window_nanoseconds"),
+            window_nanos(w),
             "{pctx}: window"
         );
         let containers: Vec<_> = pod.served_containers().collect();
@@ -263,6 +271,16 @@ fn check_after_store(snapshot: &Snapshot, want: &Value, ctx: &str) {
             );
             if let Some(ts) = wc.get("container_timestamp") {
                 assert_eq!(usage.timestamp, time(ts), "{pctx}: {name} timestamp");
+            }
+            if let Some(ts) = wc
+                .get("container_timestamp_unix_nano")
+                .and_then(Value::as_i64)
+            {
+                assert_eq!(
+                    usage.timestamp,
+                    Timestamp::from_unix_nanos(ts),
+                    "{pctx}: {name} timestamp"
+                );
             }
             if let Some(win) = wc.get("container_window") {
                 assert_eq!(
@@ -432,4 +450,79 @@ fn edge_payloads() {
         fixtures::EDGE.len(),
         "every edge file has an answer"
     );
+}
+
+fn extra_expected() -> Value {
+    serde_json::from_str(fixtures::EXTRA_EXPECTED_JSON).expect("extra expected.json parses")
+}
+
+#[test]
+fn extra_metrics_resource_fixtures() {
+    let all = extra_expected();
+    for file in [
+        "metrics-resource-110-pods.txt",
+        "metrics-resource-k8s-1.29.txt",
+    ] {
+        let entry = &all[file];
+        let batch = decode_resource(&format!("extra/{file}"), &entry["request_time"]);
+        check_decoded(&batch, &entry["recommended"]["decoded"], file);
+        let counts = &entry["counts"];
+        assert_eq!(
+            batch.pods.len() as u64,
+            u64_of(counts, "pods_kept"),
+            "{file}"
+        );
+        assert_eq!(
+            batch.pods.iter().map(|p| p.containers.len()).sum::<usize>() as u64,
+            u64_of(counts, "containers_kept"),
+            "{file}"
+        );
+        assert_eq!(
+            batch.dropped_pods.len() as u64,
+            u64_of(counts, "pods_dropped"),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn extra_summary_fixtures() {
+    let all = extra_expected();
+    let batch = summary::decode(fixture("extra/stats-summary-windows.json"))
+        .expect("windows summary decodes");
+    check_decoded(
+        &batch,
+        &all["stats-summary-windows.json"]["recommended"]["decoded"],
+        "windows summary",
+    );
+
+    let node_name = all["stats-summary-reduced-t0.json"]["node_name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    let mut storage = Storage::new(Duration::from_secs(15));
+    for (file, after) in [
+        ("stats-summary-reduced-t0.json", "after_t0_store"),
+        ("stats-summary-reduced-t1.json", "after_t1_store"),
+    ] {
+        let entry = &all[file];
+        let batch = summary::decode(fixture(&format!("extra/{file}")))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        check_decoded(&batch, &entry["recommended"]["decoded"], file);
+        let snapshot = storage.store(vec![(node_name.clone(), batch)]);
+        check_after_store(&snapshot, &entry[after], file);
+    }
+}
+
+/// The reduced pair's t1 is exactly 15 s after t0.
+#[test]
+fn reduced_summaries_are_fifteen_seconds_apart() {
+    let all = extra_expected();
+    let t0 = all["stats-summary-reduced-t0.json"]["request_time_unix_nano"]
+        .as_i64()
+        .expect("t0");
+    let t1 = all["stats-summary-reduced-t1.json"]["request_time_unix_nano"]
+        .as_i64()
+        .expect("t1");
+    assert_eq!(t1 - t0, 15_000_000_000);
 }
