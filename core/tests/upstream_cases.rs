@@ -1202,13 +1202,38 @@ fn fallback_to_older_prev_never_spans_a_restart() {
         "pod1",
         &[("c", point(s, at(200), 90 * CORE_SECOND, MIB))],
     )]));
-    // Restarted at +150 (after prev at +100, before last at +200), sampled at +180, and its
-    // counter is already above prev's: upstream would report (95-50)/80 s against prev.
+    // Restarted at +120 (after prev at +100, before last at +200), sampled at +190 (too
+    // old to be fresh), counter already above prev's: upstream would pair it with prev.
     let snap = storage.store(pods_only(vec![pod(
         "ns1",
         "pod1",
-        &[("c", point(Some(at(150)), at(180), 95 * CORE_SECOND, MIB))],
+        &[("c", point(Some(at(120)), at(190), 95 * CORE_SECOND, MIB))],
     )]));
     assert_eq!(snap.pod_records()[0].containers[0].prev, None);
     assert!(snap.pod("ns1", "pod1").is_none());
+}
+
+/// Invalid UTF-8 is tolerated where the text format does not read it (plain comments)
+/// and rejected in label values and HELP text, as the reference parser does.
+#[test]
+fn invalid_utf8_only_in_plain_comments() {
+    let mut ok = b"# a comment with \xff\xfe bytes\n".to_vec();
+    ok.extend_from_slice(NORMAL_NODE.as_bytes());
+    assert!(
+        resource::decode(&ok, default_time())
+            .expect("accepted")
+            .node
+            .is_some()
+    );
+    let bad_label =
+        b"container_cpu_usage_seconds_total{container=\"\xff\",namespace=\"n\",pod=\"p\"} 1 1\n";
+    assert!(matches!(
+        resource::decode(bad_label, default_time()),
+        Err(metrics_core::kubelet::DecodeError::Syntax { line: 1, .. })
+    ));
+    let bad_help = b"node_cpu_usage_seconds_total 1 1\n# HELP x caf\xc3\n";
+    assert!(matches!(
+        resource::decode(bad_help, default_time()),
+        Err(metrics_core::kubelet::DecodeError::Syntax { line: 2, .. })
+    ));
 }

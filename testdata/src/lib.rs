@@ -3,3 +3,5 @@
 //! values are known. Used by tests, simulations, benchmarks and the demo.
 
 pub mod fixtures;
+pub mod generator;
+pub mod gofloat;

@@ -20,7 +20,7 @@ use super::{
 use crate::time::Timestamp;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::hash::Hash;
 
 /// The series the decoder reads; everything else is skipped after a syntax check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,12 +84,15 @@ impl Field {
 fn seconds_to_nanos(v: f64) -> Option<u64> {
     let nanos = v * 1e9;
     // 2^64 as f64 is exact; `as` would saturate silently, so refuse out-of-range values.
-    (nanos.is_finite() && nanos >= 0.0 && nanos < 18_446_744_073_709_551_616.0)
-        .then(|| nanos as u64)
+    (0.0..18_446_744_073_709_551_616.0)
+        .contains(&nanos)
+        .then_some(nanos as u64)
 }
 
 fn to_bytes(v: f64) -> Option<u64> {
-    (v.is_finite() && v >= 0.0 && v < 18_446_744_073_709_551_616.0).then(|| v as u64)
+    (0.0..18_446_744_073_709_551_616.0)
+        .contains(&v)
+        .then_some(v as u64)
 }
 
 fn field(value: Option<u64>, timestamp: Timestamp) -> Field {
@@ -99,161 +102,260 @@ fn field(value: Option<u64>, timestamp: Timestamp) -> Field {
     }
 }
 
-#[derive(Debug)]
-struct ContainerAcc<'a> {
-    namespace: Cow<'a, str>,
-    pod: Cow<'a, str>,
-    name: Cow<'a, str>,
+/// A container's fields as the payload left them (the key holds its identity).
+#[derive(Debug, Default)]
+struct ContainerAcc {
     cpu: Field,
     memory: Field,
     start: Option<Timestamp>,
     swap: Option<u64>,
 }
 
+/// (container, namespace, pod): the order in which the kubelet sorts container series.
+type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+/// (namespace, pod), the kubelet's order for pod series.
+type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// Entries keyed by series identity, tuned for the kubelet's output: every family lists
+/// the same keys in the same sorted order, so the entry after the last one used is
+/// almost always the next one wanted (a cursor check, no hashing), and new keys mostly
+/// arrive in increasing order (found again by binary search over a sorted permutation).
+/// A few keys out of order are inserted into the permutation; beyond that the input is
+/// not a kubelet's and a hash index takes over, so hostile ordering costs a hash, not a
+/// quadratic scan.
+///
+/// Each entry also remembers the raw label-set text it was last seen with. A line whose
+/// label set starts with the cursor entry's raw text names that entry: parsing those same
+/// bytes again could only give the same labels, so they are not parsed again.
 #[derive(Debug)]
-struct PodAcc<'a> {
-    namespace: Cow<'a, str>,
-    pod: Cow<'a, str>,
-    usage: PodLevelUsage,
+struct Keyed<'a, K, V> {
+    entries: Vec<(K, V)>,
+    raw: Vec<&'a str>,
+    cursor: usize,
+    /// Entry indices in key order, while no hash index exists.
+    sorted: Vec<u32>,
+    out_of_order: usize,
+    index: Option<HashMap<K, usize>>,
 }
 
-type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+/// Out-of-order keys tolerated before switching to a hash index (each costs a shift of
+/// the sorted permutation).
+const MAX_OUT_OF_ORDER: usize = 64;
 
-/// Accumulates samples for one payload. Kubelet families list the same containers in the
-/// same order, so the next container is usually the one after the last match: a cursor
-/// check avoids hashing for almost every line.
+impl<K, V> Default for Keyed<'_, K, V> {
+    fn default() -> Self {
+        Keyed {
+            entries: Vec::new(),
+            raw: Vec::new(),
+            cursor: 0,
+            sorted: Vec::new(),
+            out_of_order: 0,
+            index: None,
+        }
+    }
+}
+
+impl<'a, K: Ord + Hash + Clone, V: Default> Keyed<'a, K, V> {
+    /// The cursor entry, if `rest` begins with the label set it was last seen with;
+    /// returns its index and the length of that label set.
+    fn cursor_hit(&mut self, rest: &str) -> Option<(usize, usize)> {
+        let idx = self.cursor;
+        let raw = self.raw.get(idx)?;
+        if !rest.starts_with(raw) {
+            return None;
+        }
+        self.cursor = idx + 1;
+        Some((idx, raw.len()))
+    }
+
+    fn entry(&mut self, key: K, raw: &'a str) -> &mut V {
+        let guess = self.cursor;
+        let idx = if self.entries.get(guess).is_some_and(|(k, _)| *k == key) {
+            guess
+        } else {
+            match self.find(&key) {
+                Some(idx) => idx,
+                None => self.insert(key),
+            }
+        };
+        self.raw[idx] = raw;
+        self.cursor = idx + 1;
+        &mut self.entries[idx].1
+    }
+
+    fn find(&self, key: &K) -> Option<usize> {
+        if let Some(index) = &self.index {
+            return index.get(key).copied();
+        }
+        let last = *self.sorted.last()?;
+        // The common case: a key beyond the largest cannot be present.
+        if self.entries[last as usize].0 < *key {
+            return None;
+        }
+        self.sorted
+            .binary_search_by(|&i| self.entries[i as usize].0.cmp(key))
+            .ok()
+            .map(|pos| self.sorted[pos] as usize)
+    }
+
+    fn insert(&mut self, key: K) -> usize {
+        let idx = self.entries.len();
+        if let Some(index) = &mut self.index {
+            index.insert(key.clone(), idx);
+        } else {
+            let beyond_last = self
+                .sorted
+                .last()
+                .is_none_or(|&i| self.entries[i as usize].0 < key);
+            let pos = if beyond_last {
+                self.sorted.len()
+            } else {
+                self.out_of_order += 1;
+                self.sorted
+                    .partition_point(|&i| self.entries[i as usize].0 < key)
+            };
+            match u32::try_from(idx) {
+                Ok(i) if self.out_of_order <= MAX_OUT_OF_ORDER => self.sorted.insert(pos, i),
+                _ => {
+                    let mut index: HashMap<K, usize> = self
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (k, _))| (k.clone(), i))
+                        .collect();
+                    index.insert(key.clone(), idx);
+                    self.index = Some(index);
+                    self.sorted = Vec::new();
+                }
+            }
+        }
+        self.entries.push((key, V::default()));
+        self.raw.push("");
+        idx
+    }
+}
+
+/// Accumulates the samples of one payload.
 #[derive(Debug, Default)]
 struct Accumulator<'a> {
-    containers: Vec<ContainerAcc<'a>>,
-    container_index: HashMap<ContainerKey<'a>, usize>,
-    container_cursor: usize,
-    pods: Vec<PodAcc<'a>>,
-    pod_index: HashMap<(Cow<'a, str>, Cow<'a, str>), usize>,
-    pod_cursor: usize,
+    containers: Keyed<'a, ContainerKey<'a>, ContainerAcc>,
+    pods: Keyed<'a, PodKey<'a>, PodLevelUsage>,
     node_cpu: Field,
     node_memory: Field,
     node_swap: Option<u64>,
     scrape_error: Option<bool>,
 }
 
+fn is_container_series(series: Series) -> bool {
+    matches!(
+        series,
+        Series::ContainerCpu
+            | Series::ContainerMemory
+            | Series::ContainerStart
+            | Series::ContainerSwap
+    )
+}
+
+fn is_pod_series(series: Series) -> bool {
+    matches!(series, Series::PodCpu | Series::PodMemory | Series::PodSwap)
+}
+
+fn apply_container(c: &mut ContainerAcc, series: Series, value: f64, timestamp: Timestamp) {
+    match series {
+        Series::ContainerCpu => c.cpu = field(seconds_to_nanos(value), timestamp),
+        Series::ContainerMemory => c.memory = field(to_bytes(value), timestamp),
+        Series::ContainerSwap => c.swap = to_bytes(value),
+        _ => {
+            // The start-time sample's own timestamp (1.22-1.28) is ignored; zero or
+            // negative means the kubelet had no start time.
+            c.start = seconds_to_nanos(value)
+                .filter(|&n| n > 0)
+                .and_then(|n| i64::try_from(n).ok())
+                .map(Timestamp::from_unix_nanos);
+        }
+    }
+}
+
+fn apply_pod(p: &mut PodLevelUsage, series: Series, value: f64, timestamp: Timestamp) {
+    match series {
+        Series::PodCpu => {
+            p.cumulative_cpu_ns = seconds_to_nanos(value);
+            p.timestamp = Some(timestamp);
+        }
+        Series::PodMemory => {
+            p.memory_working_set_bytes = to_bytes(value);
+            p.timestamp.get_or_insert(timestamp);
+        }
+        _ => p.swap_usage_bytes = to_bytes(value),
+    }
+}
+
 impl<'a> Accumulator<'a> {
-    fn container(
+    /// The entry a line's label set names without parsing it, when it repeats the label
+    /// set of the entry under the cursor. Returns the entry and the label set's length.
+    fn cursor_hit(&mut self, series: Series, rest: &str) -> Option<(usize, usize)> {
+        if is_container_series(series) {
+            self.containers.cursor_hit(rest)
+        } else if is_pod_series(series) {
+            self.pods.cursor_hit(rest)
+        } else {
+            None
+        }
+    }
+
+    /// Records a sample for the entry found by [`Accumulator::cursor_hit`].
+    fn add_at(&mut self, series: Series, idx: usize, value: f64, timestamp: Timestamp) {
+        if is_container_series(series) {
+            apply_container(
+                &mut self.containers.entries[idx].1,
+                series,
+                value,
+                timestamp,
+            );
+        } else {
+            apply_pod(&mut self.pods.entries[idx].1, series, value, timestamp);
+        }
+    }
+
+    /// Records a sample whose labels were parsed from `raw`.
+    fn add(
         &mut self,
-        namespace: Cow<'a, str>,
-        pod: Cow<'a, str>,
-        name: Cow<'a, str>,
-    ) -> &mut ContainerAcc<'a> {
-        let guess = self.container_cursor;
-        if let Some(c) = self.containers.get(guess)
-            && c.name == name
-            && c.pod == pod
-            && c.namespace == namespace
-        {
-            self.container_cursor = guess + 1;
-            return &mut self.containers[guess];
-        }
-        let idx = match self.container_index.entry((namespace, pod, name)) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => {
-                let idx = self.containers.len();
-                let (namespace, pod, name) = e.key().clone();
-                self.containers.push(ContainerAcc {
-                    namespace,
-                    pod,
-                    name,
-                    cpu: Field::Absent,
-                    memory: Field::Absent,
-                    start: None,
-                    swap: None,
-                });
-                e.insert(idx);
-                idx
-            }
-        };
-        self.container_cursor = idx + 1;
-        &mut self.containers[idx]
-    }
-
-    fn pod(&mut self, namespace: Cow<'a, str>, pod: Cow<'a, str>) -> &mut PodLevelUsage {
-        let guess = self.pod_cursor;
-        if let Some(p) = self.pods.get(guess)
-            && p.pod == pod
-            && p.namespace == namespace
-        {
-            self.pod_cursor = guess + 1;
-            return &mut self.pods[guess].usage;
-        }
-        let idx = match self.pod_index.entry((namespace, pod)) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => {
-                let idx = self.pods.len();
-                let (namespace, pod) = e.key().clone();
-                self.pods.push(PodAcc {
-                    namespace,
-                    pod,
-                    usage: PodLevelUsage::default(),
-                });
-                e.insert(idx);
-                idx
-            }
-        };
-        self.pod_cursor = idx + 1;
-        &mut self.pods[idx].usage
-    }
-
-    fn add(&mut self, series: Series, labels: Labels<'a>, value: f64, timestamp: Timestamp) {
+        series: Series,
+        labels: Labels<'a>,
+        raw: &'a str,
+        value: f64,
+        timestamp: Timestamp,
+    ) {
         match series {
             Series::NodeCpu => self.node_cpu = field(seconds_to_nanos(value), timestamp),
             Series::NodeMemory => self.node_memory = field(to_bytes(value), timestamp),
             Series::NodeSwap => self.node_swap = to_bytes(value),
             Series::ScrapeError => self.scrape_error = Some(value != 0.0),
-            Series::ContainerCpu
-            | Series::ContainerMemory
-            | Series::ContainerStart
-            | Series::ContainerSwap => {
+            _ if is_container_series(series) => {
                 // Series without all three identifying labels cannot be attributed.
                 let (Some(ns), Some(pod), Some(name)) =
                     (labels.namespace, labels.pod, labels.container)
                 else {
                     return;
                 };
-                let c = self.container(ns, pod, name);
-                match series {
-                    Series::ContainerCpu => c.cpu = field(seconds_to_nanos(value), timestamp),
-                    Series::ContainerMemory => c.memory = field(to_bytes(value), timestamp),
-                    Series::ContainerSwap => c.swap = to_bytes(value),
-                    _ => {
-                        // The start-time sample's own timestamp (1.22-1.28) is ignored;
-                        // zero or negative means the kubelet had no start time.
-                        c.start = seconds_to_nanos(value)
-                            .filter(|&n| n > 0)
-                            .and_then(|n| i64::try_from(n).ok())
-                            .map(Timestamp::from_unix_nanos);
-                    }
-                }
+                apply_container(
+                    self.containers.entry((name, ns, pod), raw),
+                    series,
+                    value,
+                    timestamp,
+                );
             }
-            Series::PodCpu | Series::PodMemory | Series::PodSwap => {
+            _ if is_pod_series(series) => {
                 let (Some(ns), Some(pod)) = (labels.namespace, labels.pod) else {
                     return;
                 };
-                let p = self.pod(ns, pod);
-                match series {
-                    Series::PodCpu => {
-                        p.cumulative_cpu_ns = seconds_to_nanos(value);
-                        p.timestamp = Some(timestamp);
-                    }
-                    Series::PodMemory => {
-                        p.memory_working_set_bytes = to_bytes(value);
-                        p.timestamp.get_or_insert(timestamp);
-                    }
-                    _ => p.swap_usage_bytes = to_bytes(value),
-                }
+                apply_pod(self.pods.entry((ns, pod), raw), series, value, timestamp);
             }
-            Series::Other => {}
+            _ => {}
         }
     }
 
-    fn finish(mut self) -> NodeBatch {
+    fn finish(self) -> NodeBatch {
         let node = match (self.node_cpu.usable(), self.node_memory.usable()) {
             (Some((cpu, timestamp)), Some((memory, _))) => Some(MetricsPoint {
                 start_time: None,
@@ -263,39 +365,38 @@ impl<'a> Accumulator<'a> {
             }),
             _ => None,
         };
-        let mut pod_level: HashMap<(Cow<'a, str>, Cow<'a, str>), PodLevelUsage> = self
-            .pods
-            .drain(..)
-            .map(|p| ((p.namespace, p.pod), p.usage))
-            .collect();
-        let mut containers = std::mem::take(&mut self.containers);
-        containers.sort_unstable_by(|a, b| {
-            (&a.namespace, &a.pod, &a.name).cmp(&(&b.namespace, &b.pod, &b.name))
+        let mut containers = self.containers.entries;
+        // From (container, namespace, pod) order to pods, each with its containers by name.
+        containers.sort_unstable_by(|((an, ans, ap), _), ((bn, bns, bp), _)| {
+            (ans, ap, an).cmp(&(bns, bp, bn))
         });
 
         let mut pods = Vec::new();
         let mut dropped_pods = Vec::new();
         let mut rest = containers.as_slice();
-        while let Some(first) = rest.first() {
+        while let Some(((_, ns, pod), _)) = rest.first() {
             let len = rest
                 .iter()
-                .take_while(|c| c.namespace == first.namespace && c.pod == first.pod)
+                .take_while(|((_, n, p), _)| n == ns && p == pod)
                 .count();
             let (group, tail) = rest.split_at(len);
             rest = tail;
-            let usage = pod_level
-                .remove(&(first.namespace.clone(), first.pod.clone()))
+            let pod_key = (ns.clone(), pod.clone());
+            let pod_level = self
+                .pods
+                .find(&pod_key)
+                .map(|i| self.pods.entries[i].1)
                 .unwrap_or_default();
             match build_pod(group) {
                 Ok(containers) => pods.push(PodPoints {
-                    namespace: first.namespace.to_string(),
-                    name: first.pod.to_string(),
+                    namespace: ns.to_string(),
+                    name: pod.to_string(),
                     containers,
-                    pod_level: usage,
+                    pod_level,
                 }),
                 Err((container, reason)) => dropped_pods.push(DroppedPod {
-                    namespace: first.namespace.to_string(),
-                    name: first.pod.to_string(),
+                    namespace: ns.to_string(),
+                    name: pod.to_string(),
                     container: container.to_string(),
                     reason,
                 }),
@@ -314,18 +415,18 @@ impl<'a> Accumulator<'a> {
 /// All-or-nothing per pod, as upstream: the HPA treats a pod with missing metrics
 /// specially but would take a zero as a real reading.
 fn build_pod<'c>(
-    group: &'c [ContainerAcc<'_>],
+    group: &'c [(ContainerKey<'_>, ContainerAcc)],
 ) -> Result<Vec<ContainerPoint>, (&'c str, DropReason)> {
     let mut out = Vec::with_capacity(group.len());
-    for c in group {
+    for ((name, _, _), c) in group {
         let Some((cpu, timestamp)) = c.cpu.usable() else {
-            return Err((&c.name, DropReason::MissingCpu));
+            return Err((name, DropReason::MissingCpu));
         };
         let Some((memory, _)) = c.memory.usable() else {
-            return Err((&c.name, DropReason::MissingMemory));
+            return Err((name, DropReason::MissingMemory));
         };
         out.push(ContainerPoint {
-            name: c.name.to_string(),
+            name: name.to_string(),
             point: MetricsPoint {
                 start_time: c.start,
                 timestamp,
@@ -350,16 +451,37 @@ struct Labels<'a> {
 /// stamps samples that carry no timestamp.
 pub fn decode(body: &[u8], default_time: Timestamp) -> Result<NodeBatch, DecodeError> {
     let mut acc = Accumulator::default();
+    // Validating the whole body once is far cheaper than validating every token; only a
+    // body with invalid UTF-8 somewhere is checked line by line, where it is an error
+    // unless it sits in a plain comment.
+    let whole = std::str::from_utf8(body).ok();
     let mut line_no = 0usize;
     let mut rest = body;
+    let mut offset = 0;
     while !rest.is_empty() {
         line_no += 1;
-        let (line, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, &rest[rest.len()..]),
+        let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let raw = &rest[..len];
+        let consumed = (len + 1).min(rest.len());
+        rest = &rest[consumed..];
+        let line = match whole {
+            Some(text) => &text[offset..offset + len],
+            None => match std::str::from_utf8(raw) {
+                Ok(line) => line,
+                Err(_) if is_plain_comment(raw) => {
+                    offset += consumed;
+                    continue;
+                }
+                Err(_) => {
+                    return Err(DecodeError::Syntax {
+                        line: line_no,
+                        reason: "invalid UTF-8",
+                    });
+                }
+            },
         };
-        rest = next;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        offset += consumed;
+        let line = line.strip_suffix('\r').unwrap_or(line);
         parse_line(line, default_time, &mut acc).map_err(|reason| DecodeError::Syntax {
             line: line_no,
             reason,
@@ -368,64 +490,110 @@ pub fn decode(body: &[u8], default_time: Timestamp) -> Result<NodeBatch, DecodeE
     Ok(acc.finish())
 }
 
-fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t'
+/// A comment that is neither HELP nor TYPE: its content is not checked at all.
+fn is_plain_comment(raw: &[u8]) -> bool {
+    let pos = skip_blanks(raw, 0);
+    if raw.get(pos) != Some(&b'#') {
+        return false;
+    }
+    let pos = skip_blanks(raw, pos + 1);
+    let word = &raw[pos..token_end(raw, pos)];
+    word != b"HELP" && word != b"TYPE"
 }
 
-fn skip_blanks(line: &[u8], mut pos: usize) -> usize {
-    while pos < line.len() && is_blank(line[pos]) {
+// Byte classes of the text format, looked up in one table: a branch-free test per byte
+// keeps the scanning loops tight.
+const BLANK: u8 = 1;
+const NAME_START: u8 = 2;
+const NAME_CHAR: u8 = 4;
+const LABEL_START: u8 = 8;
+const LABEL_CHAR: u8 = 16;
+
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let alpha = c.is_ascii_alphabetic() || c == b'_';
+        let digit = c.is_ascii_digit();
+        let mut class = 0;
+        if c == b' ' || c == b'\t' {
+            class |= BLANK;
+        }
+        if alpha || c == b':' {
+            class |= NAME_START | NAME_CHAR;
+        }
+        if digit {
+            class |= NAME_CHAR | LABEL_CHAR;
+        }
+        if alpha {
+            class |= LABEL_START | LABEL_CHAR;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+};
+
+fn has_class(b: u8, class: u8) -> bool {
+    CLASS[usize::from(b)] & class != 0
+}
+
+fn is_blank(b: u8) -> bool {
+    has_class(b, BLANK)
+}
+
+/// The first position at or after `pos` whose byte is not of `class`.
+fn scan(line: &[u8], mut pos: usize, class: u8) -> usize {
+    while pos < line.len() && has_class(line[pos], class) {
         pos += 1;
     }
     pos
 }
 
-fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':'
+fn skip_blanks(line: &[u8], pos: usize) -> usize {
+    scan(line, pos, BLANK)
 }
 
-fn is_name_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
-}
-
-fn is_label_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_'
-}
-
-fn is_label_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-fn take_while(line: &[u8], pos: usize, pred: impl Fn(u8) -> bool) -> usize {
-    pos + line[pos..].iter().take_while(|&&b| pred(b)).count()
+/// The end of the token starting at `pos` (the next blank or the end of the line).
+fn token_end(line: &[u8], mut pos: usize) -> usize {
+    while pos < line.len() && !has_class(line[pos], BLANK) {
+        pos += 1;
+    }
+    pos
 }
 
 fn parse_line<'a>(
-    line: &'a [u8],
+    line: &'a str,
     default_time: Timestamp,
     acc: &mut Accumulator<'a>,
 ) -> Result<(), &'static str> {
-    let pos = skip_blanks(line, 0);
-    match line.get(pos) {
+    let bytes = line.as_bytes();
+    let pos = skip_blanks(bytes, 0);
+    match bytes.get(pos) {
         None => Ok(()),
-        Some(b'#') => parse_comment(line, pos + 1),
+        Some(b'#') => parse_comment(bytes, pos + 1),
         Some(_) => parse_sample(line, pos, default_time, acc),
     }
 }
 
 /// `# HELP name text` and `# TYPE name type` are checked as the format requires; any
-/// other comment is skipped.
+/// other comment is skipped. The line is valid UTF-8 already.
 fn parse_comment(line: &[u8], pos: usize) -> Result<(), &'static str> {
     let pos = skip_blanks(line, pos);
-    let word_end = pos + line[pos..].iter().take_while(|&&b| !is_blank(b)).count();
+    let word_end = token_end(line, pos);
     let keyword = &line[pos..word_end];
     if keyword != b"HELP" && keyword != b"TYPE" {
         return Ok(());
     }
     let name_start = skip_blanks(line, word_end);
-    if !line.get(name_start).is_some_and(|&b| is_name_start(b)) {
+    if !line
+        .get(name_start)
+        .is_some_and(|&b| has_class(b, NAME_START))
+    {
         return Err("invalid metric name in comment");
     }
-    let name_end = take_while(line, name_start, is_name_char);
+    let name_end = scan(line, name_start, NAME_CHAR);
     if name_end < line.len() && !is_blank(line[name_end]) {
         return Err("invalid metric name in comment");
     }
@@ -440,7 +608,7 @@ fn parse_comment(line: &[u8], pos: usize) -> Result<(), &'static str> {
             _ => Err("unknown metric type"),
         };
     }
-    // HELP: only `\\` and `\n` escapes are defined, and the text must be UTF-8.
+    // HELP: only `\\` and `\n` escapes are defined.
     let mut i = 0;
     while let Some(off) = memchr::memchr(b'\\', &text[i..]) {
         match text.get(i + off + 1) {
@@ -448,106 +616,125 @@ fn parse_comment(line: &[u8], pos: usize) -> Result<(), &'static str> {
             _ => return Err("invalid escape sequence in HELP"),
         }
     }
-    std::str::from_utf8(text)
-        .map(|_| ())
-        .map_err(|_| "invalid UTF-8 in HELP")
+    Ok(())
 }
 
 fn parse_sample<'a>(
-    line: &'a [u8],
+    line: &'a str,
     pos: usize,
     default_time: Timestamp,
     acc: &mut Accumulator<'a>,
 ) -> Result<(), &'static str> {
-    if !is_name_start(line[pos]) {
+    let bytes = line.as_bytes();
+    if !has_class(bytes[pos], NAME_START) {
         return Err("invalid metric name");
     }
-    let name_end = take_while(line, pos, is_name_char);
-    let series = classify(&line[pos..name_end]);
-    let mut pos = skip_blanks(line, name_end);
+    // The name ends at the label set or a blank. A known name is valid as it stands;
+    // only names we do not use need their characters checked.
+    let name_end =
+        memchr::memchr3(b'{', b' ', b'\t', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+    let series = classify(&bytes[pos..name_end]);
+    if series == Series::Other && scan(bytes, pos, NAME_CHAR) != name_end {
+        return Err("invalid metric name");
+    }
+    let mut pos = skip_blanks(bytes, name_end);
     let mut labels = Labels::default();
-    if line.get(pos) == Some(&b'{') {
-        pos = parse_labels(line, pos + 1, &mut labels)?;
-        pos = skip_blanks(line, pos);
-    } else if pos == name_end && pos < line.len() {
-        return Err("invalid metric name");
+    let mut raw = "";
+    let mut known = None;
+    if bytes.get(pos) == Some(&b'{') {
+        if let Some((idx, len)) = acc.cursor_hit(series, &line[pos..]) {
+            known = Some(idx);
+            pos += len;
+        } else {
+            let end = parse_labels(line, pos + 1, &mut labels)?;
+            raw = &line[pos..end];
+            pos = end;
+        }
+        pos = skip_blanks(bytes, pos);
     }
-    let value_end = pos + line[pos..].iter().take_while(|&&b| !is_blank(b)).count();
+    let value_end = token_end(bytes, pos);
     let value = parse_value(&line[pos..value_end])?;
-    let pos = skip_blanks(line, value_end);
-    let timestamp = if pos < line.len() {
-        let ts_end = pos + line[pos..].iter().take_while(|&&b| !is_blank(b)).count();
-        let millis = parse_timestamp(&line[pos..ts_end])?;
-        if skip_blanks(line, ts_end) != line.len() {
+    let pos = skip_blanks(bytes, value_end);
+    let timestamp = if pos < bytes.len() {
+        let (millis, ts_end) = parse_timestamp(bytes, pos)?;
+        if skip_blanks(bytes, ts_end) != bytes.len() {
             return Err("spurious string after timestamp");
         }
         Timestamp::from_unix_millis(millis)
     } else {
         default_time
     };
-    acc.add(series, labels, value, timestamp);
+    match known {
+        Some(idx) => acc.add_at(series, idx, value, timestamp),
+        None => acc.add(series, labels, raw, value, timestamp),
+    }
     Ok(())
 }
 
-fn parse_value(token: &[u8]) -> Result<f64, &'static str> {
+fn parse_value(token: &str) -> Result<f64, &'static str> {
     if token.is_empty() {
         return Err("expected a sample value");
     }
-    // The reference parser takes Go float syntax minus hex floats and digit separators.
-    if token
-        .iter()
-        .any(|&b| matches!(b, b'p' | b'P' | b'_' | b'x' | b'X'))
-    {
-        return Err("invalid sample value");
-    }
-    std::str::from_utf8(token)
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .ok_or("invalid sample value")
+    // Rust's float syntax is Go's minus hex floats and digit separators, which is exactly
+    // what the reference parser accepts (`NaN`, `+Inf`, exponents, `1.`, `.5`).
+    token.parse::<f64>().map_err(|_| "invalid sample value")
 }
 
-fn parse_timestamp(token: &[u8]) -> Result<i64, &'static str> {
-    let (negative, digits) = match token.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, token),
+/// Parses the signed decimal milliseconds at `pos`; returns them and where they end.
+fn parse_timestamp(line: &[u8], pos: usize) -> Result<(i64, usize), &'static str> {
+    let (negative, start) = match line.get(pos) {
+        Some(b'-') => (true, pos + 1),
+        Some(b'+') => (false, pos + 1),
+        _ => (false, pos),
     };
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    let mut end = start;
+    let mut magnitude: u64 = 0;
+    while let Some(&b) = line.get(end) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // Nineteen digits cannot overflow a u64; the i64 range is checked below.
+        if end - start == 19 {
+            return Err("timestamp out of range");
+        }
+        magnitude = magnitude * 10 + u64::from(digit);
+        end += 1;
+    }
+    if end == start || line.get(end).is_some_and(|&b| !is_blank(b)) {
         return Err("invalid timestamp");
     }
-    let magnitude = digits
-        .iter()
-        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
     let value = if negative {
         0i64.checked_sub_unsigned(magnitude)
     } else {
         i64::try_from(magnitude).ok()
     };
-    value.ok_or("timestamp out of range")
+    value.map(|v| (v, end)).ok_or("timestamp out of range")
 }
 
 /// Parses `name="value", ...}` starting after `{`; returns the position after `}`.
 fn parse_labels<'a>(
-    line: &'a [u8],
+    line: &'a str,
     mut pos: usize,
     labels: &mut Labels<'a>,
 ) -> Result<usize, &'static str> {
+    let bytes = line.as_bytes();
     loop {
-        pos = skip_blanks(line, pos);
-        match line.get(pos) {
+        pos = skip_blanks(bytes, pos);
+        match bytes.get(pos) {
             Some(b'}') => return Ok(pos + 1),
-            Some(&b) if is_label_start(b) => {}
+            Some(&b) if has_class(b, LABEL_START) => {}
             Some(_) => return Err("invalid label name"),
             None => return Err("unterminated label set"),
         }
-        let name_end = take_while(line, pos, is_label_char);
-        let name = &line[pos..name_end];
-        pos = skip_blanks(line, name_end);
-        if line.get(pos) != Some(&b'=') {
+        let name_end = scan(bytes, pos, LABEL_CHAR);
+        let name = &bytes[pos..name_end];
+        pos = skip_blanks(bytes, name_end);
+        if bytes.get(pos) != Some(&b'=') {
             return Err("expected '=' after label name");
         }
-        pos = skip_blanks(line, pos + 1);
-        if line.get(pos) != Some(&b'"') {
+        pos = skip_blanks(bytes, pos + 1);
+        if bytes.get(pos) != Some(&b'"') {
             return Err("expected '\"' before label value");
         }
         let (value, after) = parse_label_value(line, pos + 1)?;
@@ -563,8 +750,8 @@ fn parse_labels<'a>(
             }
             *slot = Some(value);
         }
-        pos = skip_blanks(line, after);
-        match line.get(pos) {
+        pos = skip_blanks(bytes, after);
+        match bytes.get(pos) {
             Some(b',') => pos += 1,
             Some(b'}') => return Ok(pos + 1),
             Some(_) => return Err("expected ',' or '}' after label value"),
@@ -575,30 +762,28 @@ fn parse_labels<'a>(
 
 /// Reads a quoted label value starting after the opening quote. Values without escapes
 /// are borrowed from the payload; escaped ones are unescaped into a new string.
-fn parse_label_value(line: &[u8], start: usize) -> Result<(Cow<'_, str>, usize), &'static str> {
-    let body = &line[start..];
+fn parse_label_value(line: &str, start: usize) -> Result<(Cow<'_, str>, usize), &'static str> {
+    let body = &line.as_bytes()[start..];
     let end = memchr::memchr2(b'"', b'\\', body).ok_or("unterminated label value")?;
     if body[end] == b'"' {
-        let s = std::str::from_utf8(&body[..end]).map_err(|_| "invalid UTF-8 in label value")?;
-        return Ok((Cow::Borrowed(s), start + end + 1));
+        return Ok((Cow::Borrowed(&line[start..start + end]), start + end + 1));
     }
-    let mut out = Vec::with_capacity(body.len().min(64));
+    let mut out = String::with_capacity(body.len().min(64));
     let mut i = 0;
     loop {
         let off = memchr::memchr2(b'"', b'\\', &body[i..]).ok_or("unterminated label value")?;
-        out.extend_from_slice(&body[i..i + off]);
+        out.push_str(&line[start + i..start + i + off]);
         i += off;
         if body[i] == b'"' {
             break;
         }
         match body.get(i + 1) {
-            Some(b'\\') => out.push(b'\\'),
-            Some(b'"') => out.push(b'"'),
-            Some(b'n') => out.push(b'\n'),
+            Some(b'\\') => out.push('\\'),
+            Some(b'"') => out.push('"'),
+            Some(b'n') => out.push('\n'),
             _ => return Err("invalid escape sequence in label value"),
         }
         i += 2;
     }
-    let s = String::from_utf8(out).map_err(|_| "invalid UTF-8 in label value")?;
-    Ok((Cow::Owned(s), start + i + 1))
+    Ok((Cow::Owned(out), start + i + 1))
 }
