@@ -3,8 +3,7 @@
 //! upstream defects of section 10, each showing the better behaviour.
 
 use metrics_core::kubelet::{
-    ContainerPoint, DropReason, MetricsPoint, NodeBatch, PodLevelUsage, PodPoints, resource,
-    summary,
+    ContainerPoint, DropReason, MetricsPoint, NodeBatch, PodLevelUsage, resource, summary,
 };
 use metrics_core::quantity::Quantity;
 use metrics_core::storage::{Snapshot, Storage, UsageError, usage};
@@ -72,14 +71,14 @@ fn case_01_normal_payload() {
             memory_working_set_bytes: 1_616_273_408
         }
     );
-    assert_eq!(batch.pods.len(), 1);
+    assert_eq!(batch.pod_count(), 1);
     let pod = batch
         .pod("kube-system", "coredns-558bd4d5db-4dpjz")
         .expect("pod");
-    assert_eq!(pod.containers.len(), 1);
-    assert_eq!(pod.containers[0].name, "coredns");
+    assert_eq!(pod.container_count(), 1);
+    assert_eq!(pod.containers().next().expect("container").name, "coredns");
     assert_eq!(
-        pod.containers[0].point,
+        pod.containers().next().expect("container").point,
         coredns_point(t("2021-10-03T09:36:52.125Z"))
     );
     // pod_* series and scrape_error do not change the served points; they are kept aside.
@@ -99,8 +98,11 @@ fn case_02_no_timestamps_take_the_default_time() {
     let default = t("2077-07-07T07:07:07Z");
     let batch = resource::decode(text.as_bytes(), default).expect("decodes");
     assert_eq!(batch.node.expect("node").timestamp, default);
-    let pod = &batch.pods[0];
-    assert_eq!(pod.containers[0].point, coredns_point(default));
+    let pod = batch.pods().next().expect("pod");
+    assert_eq!(
+        pod.containers().next().expect("container").point,
+        coredns_point(default)
+    );
 }
 
 #[test]
@@ -118,7 +120,7 @@ fn case_03_only_container_lines() {
 fn case_04_only_container_memory() {
     let line = NORMAL_CONTAINER.lines().nth(1).expect("line");
     let batch = decode(line);
-    assert!(batch.pods.is_empty() && batch.node.is_none());
+    assert!((batch.pod_count() == 0) && batch.node.is_none());
     assert_eq!(batch.dropped_pods[0].reason, DropReason::MissingCpu);
 }
 
@@ -126,7 +128,7 @@ fn case_04_only_container_memory() {
 fn case_05_container_cpu_zero() {
     let text = NORMAL_CONTAINER.replace(" 4.710169 ", " 0 ");
     let batch = decode(&text);
-    assert!(batch.pods.is_empty());
+    assert!((batch.pod_count() == 0));
     assert_eq!(batch.dropped_pods[0].reason, DropReason::MissingCpu);
 }
 
@@ -134,7 +136,7 @@ fn case_05_container_cpu_zero() {
 fn case_06_only_container_cpu() {
     let line = NORMAL_CONTAINER.lines().next().expect("line");
     let batch = decode(line);
-    assert!(batch.pods.is_empty());
+    assert!((batch.pod_count() == 0));
     assert_eq!(batch.dropped_pods[0].reason, DropReason::MissingMemory);
 }
 
@@ -142,7 +144,7 @@ fn case_06_only_container_cpu() {
 fn case_07_container_memory_zero() {
     let text = NORMAL_CONTAINER.replace(" 1.253376e+07 ", " 0 ");
     let batch = decode(&text);
-    assert!(batch.pods.is_empty());
+    assert!((batch.pod_count() == 0));
     assert_eq!(batch.dropped_pods[0].reason, DropReason::MissingMemory);
 }
 
@@ -158,7 +160,7 @@ fn case_08_only_node_lines() {
             memory_working_set_bytes: 1_616_273_408
         })
     );
-    assert!(batch.pods.is_empty());
+    assert!((batch.pod_count() == 0));
 }
 
 #[test]
@@ -200,12 +202,22 @@ container_memory_working_set_bytes{container="b",namespace="ns",pod="q"} 2048 16
 "#;
     let batch = decode(text);
     assert_eq!(
-        batch.pod("ns", "p").expect("p").containers[0]
+        batch
+            .pod("ns", "p")
+            .expect("p")
+            .containers()
+            .next()
+            .expect("container")
             .point
             .start_time,
         None
     );
-    let q = batch.pod("ns", "q").expect("q").containers[0]
+    let q = batch
+        .pod("ns", "q")
+        .expect("q")
+        .containers()
+        .next()
+        .expect("container")
         .point
         .start_time
         .expect("start");
@@ -225,7 +237,14 @@ fn case_14_float_renderings_never_error() {
             "container_cpu_usage_seconds_total{{container=\"c\",namespace=\"n\",pod=\"p\"}} {cpu} 0\ncontainer_memory_working_set_bytes{{container=\"c\",namespace=\"n\",pod=\"p\"}} {mem} 1633253812125\ncontainer_start_time_seconds{{container=\"c\",namespace=\"n\",pod=\"p\"}} {start} 1\n"
         );
         let batch = decode(&text);
-        let c = &batch.pods[0].containers[0].point;
+        let c = batch
+            .pods()
+            .next()
+            .expect("pod")
+            .containers()
+            .next()
+            .expect("container")
+            .point;
         assert_eq!(
             (c.cumulative_cpu_ns, c.memory_working_set_bytes),
             (4_710_169_000, 12_533_760)
@@ -257,8 +276,8 @@ fn case_15_empty_and_hostile_input() {
     }
     assert!(
         decode("container_cpu_usage_seconds_total 1\ncontainer_memory_working_set_bytes 1\n")
-            .pods
-            .is_empty()
+            .pod_count()
+            == 0
     );
 }
 
@@ -278,8 +297,8 @@ fn case_16_seventy_pod_node() {
     text.push_str(NORMAL_NODE);
     let batch = decode(&text);
     assert!(batch.node.is_some());
-    assert_eq!(batch.pods.len(), 70);
-    assert!(batch.pods.iter().all(|p| p.containers.len() == 1));
+    assert_eq!(batch.pod_count(), 70);
+    assert!(batch.pods().all(|p| p.container_count() == 1));
 }
 
 /// The benchmark decodes one fixture repeatedly: each decode stands alone.
@@ -305,39 +324,43 @@ fn point(start: Option<Timestamp>, ts: Timestamp, cpu: u64, mem: u64) -> Metrics
 }
 
 fn node_only(name: &str, p: MetricsPoint) -> Vec<(String, NodeBatch)> {
-    vec![(
-        name.to_string(),
-        NodeBatch {
-            node: Some(p),
-            ..NodeBatch::default()
-        },
-    )]
+    vec![(name.to_string(), NodeBatch::with_node(Some(p)))]
 }
 
-fn pod(ns: &str, name: &str, containers: &[(&str, MetricsPoint)]) -> PodPoints {
-    PodPoints {
+/// A pod to put in a batch: namespace, name and (container, point) pairs.
+#[derive(Debug, Clone)]
+struct TestPod {
+    namespace: String,
+    name: String,
+    containers: Vec<(String, MetricsPoint)>,
+}
+
+fn pod(ns: &str, name: &str, containers: &[(&str, MetricsPoint)]) -> TestPod {
+    TestPod {
         namespace: ns.into(),
         name: name.into(),
         containers: containers
             .iter()
-            .map(|(n, p)| ContainerPoint {
-                name: (*n).into(),
-                point: *p,
-                swap_usage_bytes: None,
-            })
+            .map(|(n, p)| ((*n).to_string(), *p))
             .collect(),
-        pod_level: PodLevelUsage::default(),
     }
 }
 
-fn pods_only(pods: Vec<PodPoints>) -> Vec<(String, NodeBatch)> {
-    vec![(
-        "node1".to_string(),
-        NodeBatch {
-            pods,
-            ..NodeBatch::default()
-        },
-    )]
+fn to_batch(node: Option<MetricsPoint>, pods: &[TestPod]) -> NodeBatch {
+    let mut batch = NodeBatch::with_node(node);
+    for p in pods {
+        let containers = p.containers.iter().map(|(name, point)| ContainerPoint {
+            name,
+            point: *point,
+            swap_usage_bytes: None,
+        });
+        batch.push_pod(&p.namespace, &p.name, PodLevelUsage::default(), containers);
+    }
+    batch
+}
+
+fn pods_only(pods: Vec<TestPod>) -> Vec<(String, NodeBatch)> {
+    vec![("node1".to_string(), to_batch(None, &pods))]
 }
 
 /// Node storage readiness as upstream's node storage reports it.
@@ -650,9 +673,9 @@ fn case_31_all_containers_failing_omits_the_pod() {
         )],
     )]));
     assert!(snap.pod("ns1", "pod1").is_none(), "no empty pod is served");
-    let record = &snap.pod_records()[0];
+    let record = snap.pod_records().next().expect("record");
     assert_eq!(
-        record.containers[0].usage,
+        record.containers().next().expect("container").usage,
         Some(Err(UsageError::CpuDecreased))
     );
     assert_eq!(snap.pods(None).count(), 0);
@@ -758,11 +781,7 @@ fn case_39_added_container_without_prev_hides_the_pod() {
 fn combined(node_point: MetricsPoint, container: MetricsPoint) -> Vec<(String, NodeBatch)> {
     vec![(
         "node1".into(),
-        NodeBatch {
-            node: Some(node_point),
-            pods: vec![pod("ns1", "pod1", &[("c", container)])],
-            ..NodeBatch::default()
-        },
+        to_batch(Some(node_point), &[pod("ns1", "pod1", &[("c", container)])]),
     )]
 }
 
@@ -911,7 +930,15 @@ fn case_63_summary_timestamps_come_from_cpu_time() {
         t("2021-10-03T09:00:00.100Z")
     );
     assert_eq!(
-        batch.pods[0].containers[0].point.timestamp,
+        batch
+            .pods()
+            .next()
+            .expect("pod")
+            .containers()
+            .next()
+            .expect("container")
+            .point
+            .timestamp,
         t("2021-10-03T09:00:00.002Z")
     );
 }
@@ -923,7 +950,14 @@ fn case_64_summary_start_time_passed_through() {
         &[summary_pod("p1", &full_container(GOOD_CPU, GOOD_MEM))],
     );
     let batch = summary::decode(doc.as_bytes()).expect("decodes");
-    let p = batch.pods[0].containers[0].point;
+    let p = batch
+        .pods()
+        .next()
+        .expect("pod")
+        .containers()
+        .next()
+        .expect("container")
+        .point;
     assert_eq!(p.start_time, Some(t("2021-10-03T09:00:00Z")));
     assert_eq!(
         (p.cumulative_cpu_ns, p.memory_working_set_bytes),
@@ -954,7 +988,7 @@ fn case_65_summary_missing_values_drop_node_and_pods() {
     ];
     let batch = summary::decode(summary_doc(node, &pods).as_bytes()).expect("decodes");
     assert_eq!(batch.node, None);
-    assert!(batch.pods.is_empty());
+    assert!((batch.pod_count() == 0));
     assert_eq!(batch.dropped_pods.len(), 4);
 }
 
@@ -973,7 +1007,7 @@ fn case_66_summary_zero_cpu_drops_node_and_that_pod() {
     ));
     let batch = summary::decode(summary_doc(node, &pods).as_bytes()).expect("decodes");
     assert_eq!(batch.node, None);
-    let names: Vec<&str> = batch.pods.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<&str> = batch.pods().map(|p| p.name).collect();
     assert_eq!(names, ["ok1", "ok2", "ok3"]);
     assert_eq!(batch.dropped_pods[0].name, "zero");
 }
@@ -990,7 +1024,10 @@ container_memory_working_set_bytes{pod="p",namespace="a\nb",container="we\"ird\\
     let p = batch
         .pod("a\nb", "p")
         .expect("pod with unescaped namespace");
-    assert_eq!(p.containers[0].name, "we\"ird\\name");
+    assert_eq!(
+        p.containers().next().expect("container").name,
+        "we\"ird\\name"
+    );
 }
 
 #[test]
@@ -1001,7 +1038,7 @@ fn defect_2_series_without_identity_labels_are_ignored() {
     let batch = decode(&text);
     assert!(batch.node.is_some());
     assert!(
-        batch.pods.is_empty() && batch.dropped_pods.is_empty(),
+        (batch.pod_count() == 0) && batch.dropped_pods.is_empty(),
         "no invented container name"
     );
     // A label whose name merely ends in "pod" is not the pod label.
@@ -1026,7 +1063,15 @@ node_memory_working_set_bytes 1 4000
         Timestamp::from_unix_millis(3000)
     );
     assert_eq!(
-        batch.pods[0].containers[0].point.timestamp,
+        batch
+            .pods()
+            .next()
+            .expect("pod")
+            .containers()
+            .next()
+            .expect("container")
+            .point
+            .timestamp,
         Timestamp::from_unix_millis(1000)
     );
 }
@@ -1048,7 +1093,7 @@ fn defect_5_nonfinite_and_negative_values_are_invalid() {
             "container_cpu_usage_seconds_total{{container=\"c\",namespace=\"n\",pod=\"p\"}} {bad} 1\ncontainer_memory_working_set_bytes{{container=\"c\",namespace=\"n\",pod=\"p\"}} 1 1\nnode_cpu_usage_seconds_total 1 1\nnode_memory_working_set_bytes {bad} 1\n"
         );
         let batch = decode(&text);
-        assert!(batch.pods.is_empty(), "{bad}");
+        assert!((batch.pod_count() == 0), "{bad}");
         assert_eq!(
             batch.dropped_pods[0].reason,
             DropReason::MissingCpu,
@@ -1087,9 +1132,10 @@ fn defect_6_no_zero_valued_previous_point() {
             ("container2", point(s, at(1010), CORE_SECOND, MIB)),
         ],
     )]));
-    let record = &snap.pod_records()[0];
+    let record = snap.pod_records().next().expect("record");
     assert_eq!(
-        record.containers[1].prev, None,
+        record.containers().nth(1).expect("container").prev,
+        None,
         "no invented previous point"
     );
     assert!(snap.pod("ns1", "pod1").is_none());
@@ -1153,14 +1199,14 @@ fn defect_9_duplicate_pod_across_nodes_is_resolved_deterministically() {
     let on = |node: &str, ts: u64| {
         (
             node.to_string(),
-            NodeBatch {
-                pods: vec![pod(
+            to_batch(
+                None,
+                &[pod(
                     "ns1",
                     "pod1",
                     &[("c", point(s, at(ts), ts * CORE_SECOND, MIB))],
                 )],
-                ..NodeBatch::default()
-            },
+            ),
         )
     };
     for order in [
@@ -1169,7 +1215,11 @@ fn defect_9_duplicate_pod_across_nodes_is_resolved_deterministically() {
     ] {
         let mut storage = Storage::new(secs(60));
         let snap = storage.store(order.to_vec());
-        assert_eq!(&*snap.pod_records()[0].node, "node-b", "newest sample wins");
+        assert_eq!(
+            snap.pod_records().next().expect("record").node,
+            "node-b",
+            "newest sample wins"
+        );
     }
     for order in [
         [on("node-b", 120), on("node-a", 120)],
@@ -1178,7 +1228,7 @@ fn defect_9_duplicate_pod_across_nodes_is_resolved_deterministically() {
         let mut storage = Storage::new(secs(60));
         let snap = storage.store(order.to_vec());
         assert_eq!(
-            &*snap.pod_records()[0].node,
+            snap.pod_records().next().expect("record").node,
             "node-a",
             "then the first node name"
         );
@@ -1209,7 +1259,16 @@ fn fallback_to_older_prev_never_spans_a_restart() {
         "pod1",
         &[("c", point(Some(at(120)), at(190), 95 * CORE_SECOND, MIB))],
     )]));
-    assert_eq!(snap.pod_records()[0].containers[0].prev, None);
+    assert_eq!(
+        snap.pod_records()
+            .next()
+            .expect("record")
+            .containers()
+            .next()
+            .expect("container")
+            .prev,
+        None
+    );
     assert!(snap.pod("ns1", "pod1").is_none());
 }
 

@@ -118,10 +118,11 @@ proptest! {
         let mutated = apply(base, &mutations);
         if let Ok(batch) = resource::decode(&mutated, request_time()) {
             // Whatever survives is internally consistent.
-            prop_assert!(batch.pods.windows(2).all(|w| (&w[0].namespace, &w[0].name) < (&w[1].namespace, &w[1].name)));
-            for pod in &batch.pods {
-                prop_assert!(!pod.containers.is_empty());
-                for c in &pod.containers {
+            let pods: Vec<_> = batch.pods().collect();
+            prop_assert!(pods.windows(2).all(|w| (w[0].namespace, w[0].name) < (w[1].namespace, w[1].name)));
+            for pod in &pods {
+                prop_assert!(pod.container_count() > 0);
+                for c in pod.containers() {
                     prop_assert!(c.point.cumulative_cpu_ns > 0 && c.point.memory_working_set_bytes > 0);
                 }
             }
@@ -137,8 +138,8 @@ proptest! {
         let base = all[which.index(all.len())].to_vec();
         let mutated = apply(base, &mutations);
         if let Ok(batch) = summary::decode(&mutated) {
-            for pod in &batch.pods {
-                for c in &pod.containers {
+            for pod in batch.pods() {
+                for c in pod.containers() {
                     prop_assert!(c.point.cumulative_cpu_ns > 0 && c.point.memory_working_set_bytes > 0);
                 }
             }
@@ -170,9 +171,9 @@ proptest! {
         );
         let batch = resource::decode(text.as_bytes(), request_time()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let rendered_cpu: f64 = render(cpu_seconds).parse().map_err(|_| TestCaseError::fail("unparsable rendering"))?;
-        match batch.pods.first() {
+        match batch.pods().next() {
             Some(pod) => {
-                let p = pod.containers[0].point;
+                let p = pod.containers().next().expect("a container").point;
                 prop_assert_eq!(p.cumulative_cpu_ns, (rendered_cpu * 1e9) as u64);
                 prop_assert_eq!(p.timestamp, Timestamp::from_unix_millis(timestamp));
             }

@@ -2,7 +2,7 @@
 //! decreasing counter, an empty or negative window, or two sides of a restart, and its
 //! timestamp is that of a point that was stored.
 
-use metrics_core::kubelet::{ContainerPoint, MetricsPoint, NodeBatch, PodLevelUsage, PodPoints};
+use metrics_core::kubelet::{ContainerPoint, MetricsPoint, NodeBatch, PodLevelUsage};
 use metrics_core::storage::Storage;
 use metrics_core::time::Timestamp;
 use proptest::prelude::*;
@@ -15,6 +15,8 @@ const BASE: i64 = 1_700_000_000_000_000_000;
 #[derive(Debug, Clone)]
 struct Sample {
     present: bool,
+    /// Which node reports it (containers only): both nodes may report the same pod.
+    on_b: bool,
     /// Index into a small set of start times (restarts happen when it changes).
     start: Option<u8>,
     /// Milliseconds since BASE: small range so ties, reorders and duplicates are common.
@@ -26,13 +28,15 @@ struct Sample {
 fn sample() -> impl Strategy<Value = Sample> {
     (
         prop::bool::weighted(0.85),
+        prop::bool::weighted(0.2),
         prop::option::weighted(0.8, 0u8..4),
         0u32..120_000,
         prop_oneof![0u64..5, 1u64..1_000_000_000_000],
         1u64..1 << 40,
     )
-        .prop_map(|(present, start, ts_ms, cpu, memory)| Sample {
+        .prop_map(|(present, on_b, start, ts_ms, cpu, memory)| Sample {
             present,
+            on_b,
             start,
             ts_ms,
             cpu,
@@ -62,7 +66,7 @@ const CONTAINERS: [(&str, &str, &str); 4] = [
     ("other", "p1", "main"),
 ];
 
-/// A tick: one sample per node and per container (containers live on node-a).
+/// A tick: one sample per node and per container (each reported by node-a or node-b).
 type Tick = (Vec<Sample>, Vec<Sample>);
 
 fn tick() -> impl Strategy<Value = Tick> {
@@ -73,34 +77,26 @@ fn tick() -> impl Strategy<Value = Tick> {
 }
 
 fn batches(tick: &Tick) -> Vec<(String, NodeBatch)> {
-    let mut pods: BTreeMap<(&str, &str), Vec<ContainerPoint>> = BTreeMap::new();
+    let mut pods: BTreeMap<(&str, (&str, &str)), Vec<ContainerPoint>> = BTreeMap::new();
     for (s, (ns, pod, c)) in tick.1.iter().zip(CONTAINERS) {
         if s.present {
-            pods.entry((ns, pod)).or_default().push(ContainerPoint {
-                name: c.into(),
-                point: to_point(s),
-                swap_usage_bytes: None,
-            });
+            let node = if s.on_b { "node-b" } else { "node-a" };
+            pods.entry((node, (ns, pod)))
+                .or_default()
+                .push(ContainerPoint {
+                    name: c,
+                    point: to_point(s),
+                    swap_usage_bytes: None,
+                });
         }
     }
     NODES
         .iter()
         .zip(&tick.0)
         .map(|(name, s)| {
-            let mut batch = NodeBatch {
-                node: s.present.then(|| to_point(s)),
-                ..NodeBatch::default()
-            };
-            if *name == "node-a" {
-                batch.pods = pods
-                    .iter()
-                    .map(|((ns, pod), cs)| PodPoints {
-                        namespace: (*ns).into(),
-                        name: (*pod).into(),
-                        containers: cs.clone(),
-                        pod_level: PodLevelUsage::default(),
-                    })
-                    .collect();
+            let mut batch = NodeBatch::with_node(s.present.then(|| to_point(s)));
+            for ((_, (ns, pod)), cs) in pods.iter().filter(|((node, _), _)| node == name) {
+                batch.push_pod(ns, pod, PodLevelUsage::default(), cs.iter().copied());
             }
             (name.to_string(), batch)
         })
@@ -123,8 +119,8 @@ proptest! {
                 if let Some(p) = batch.node {
                     seen.entry(format!("node/{node}")).or_default().insert(p.timestamp);
                 }
-                for pod in &batch.pods {
-                    for c in &pod.containers {
+                for pod in batch.pods() {
+                    for c in pod.containers() {
                         let key = format!("{}/{}/{}", pod.namespace, pod.name, c.name);
                         seen.entry(key.clone()).or_default().insert(c.point.timestamp);
                         if let Some(start) = c.point.start_time {
@@ -139,18 +135,19 @@ proptest! {
                 let Some(u) = record.served() else { continue };
                 let prev = record.prev.expect("served implies prev");
                 prop_assert!(u.window > Duration::ZERO);
-                prop_assert!(record.last.cumulative_cpu_ns >= prev.cumulative_cpu_ns, "never negative CPU");
-                prop_assert_eq!(u.timestamp, record.last.timestamp);
+                let last = record.last.expect("served implies last");
+                prop_assert!(last.cumulative_cpu_ns >= prev.cumulative_cpu_ns, "never negative CPU");
+                prop_assert_eq!(u.timestamp, last.timestamp);
                 let input_point = input.iter().find(|(n, _)| *n == record.name).and_then(|(_, b)| b.node);
-                prop_assert_eq!(Some(record.last), input_point, "last is this tick's point");
+                prop_assert_eq!(Some(last), input_point, "last is this tick's point");
                 let node_key = format!("node/{}", record.name);
                 prop_assert!(seen[&node_key].contains(&prev.timestamp), "prev is a stored point");
             }
             for pod in snap.pod_records() {
                 let Some(window) = pod.window else { continue };
-                prop_assert!(pod.containers.iter().all(|c| c.prev.is_some()));
+                prop_assert!(pod.containers().all(|c| c.prev.is_some()));
                 let mut earliest = None;
-                for c in &pod.containers {
+                for c in pod.containers() {
                     let prev = c.prev.expect("checked above");
                     let key = format!("{}/{}/{}", pod.namespace, pod.name, c.name);
                     let from_start = prev.cumulative_cpu_ns == 0 && synthetic.get(&key).is_some_and(|s| s.contains(&prev.timestamp));
@@ -170,6 +167,11 @@ proptest! {
                 }
                 prop_assert_eq!(Some(window.timestamp), earliest, "pod timestamp is its earliest container's");
             }
+            // The index carried over from the previous tick equals one built afresh.
+            let carried: Vec<(String, String, String)> = snap.pod_records().map(|p| (p.namespace.into(), p.name.into(), p.node.into())).collect();
+            let fresh_snapshot = metrics_core::storage::Snapshot::clone(&snap);
+            let fresh: Vec<(String, String, String)> = fresh_snapshot.pod_records().map(|p| (p.namespace.into(), p.name.into(), p.node.into())).collect();
+            prop_assert_eq!(carried, fresh);
             let points = snap.points().expect("stored");
             prop_assert_eq!(points.nodes, snap.node_records().iter().filter(|n| n.prev.is_some()).count());
         }

@@ -27,7 +27,7 @@
 
 use crate::gofloat::write_go_float;
 use metrics_core::kubelet::{
-    ContainerPoint, DropReason, DroppedPod, MetricsPoint, NodeBatch, PodLevelUsage, PodPoints,
+    ContainerPoint, DropReason, DroppedPod, MetricsPoint, NodeBatch, PodLevelUsage,
 };
 use metrics_core::time::Timestamp;
 use std::collections::HashSet;
@@ -542,10 +542,8 @@ impl Cluster {
     ) -> NodeBatch {
         let n = &self.nodes[node];
         let req = request_time.unix_nanos();
-        let mut batch = NodeBatch {
-            kubelet_scrape_error: (format == Format::Resource).then_some(false),
-            ..NodeBatch::default()
-        };
+        let mut batch = NodeBatch::default();
+        batch.kubelet_scrape_error = (format == Format::Resource).then_some(false);
         if let Some(t) = n.sample_time(req, format) {
             batch.node = Some(MetricsPoint {
                 start_time: None,
@@ -574,7 +572,7 @@ impl Cluster {
                     Format::Summary => Some(Format::Summary.floor(start)),
                 };
                 containers.push(ContainerPoint {
-                    name: c.name.clone(),
+                    name: &c.name,
                     point: MetricsPoint {
                         start_time: start.map(Timestamp::from_unix_nanos),
                         timestamp: Timestamp::from_unix_nanos(t),
@@ -602,12 +600,7 @@ impl Cluster {
                 },
                 None => PodLevelUsage::default(),
             };
-            batch.pods.push(PodPoints {
-                namespace: pod.namespace.clone(),
-                name: pod.name.clone(),
-                containers,
-                pod_level,
-            });
+            batch.push_pod(&pod.namespace, &pod.name, pod_level, containers);
         }
         batch
     }
@@ -1871,7 +1864,7 @@ mod tests {
             "{text}"
         );
         let batch = c.expected_batch(0, at(20_000), Format::Resource);
-        assert!(batch.node.is_some() && batch.pods.is_empty());
+        assert!(batch.node.is_some() && (batch.pod_count() == 0));
         let mut out = Vec::new();
         c.render_summary(0, at(20_000), &mut out);
         let doc: Value = serde_json::from_slice(&out).expect("valid JSON");
@@ -1919,22 +1912,22 @@ mod tests {
                 let pods = doc["pods"].as_array().expect("pods array");
                 assert_eq!(
                     pods.len(),
-                    expected.pods.len() + expected.dropped_pods.len()
+                    expected.pod_count() + expected.dropped_pods.len()
                 );
-                for want in &expected.pods {
+                for want in expected.pods() {
                     let got = pods
                         .iter()
-                        .find(|p| p["podRef"]["name"] == want.name.as_str())
+                        .find(|p| p["podRef"]["name"] == want.name)
                         .expect("pod rendered");
-                    assert_eq!(got["podRef"]["namespace"], want.namespace.as_str());
+                    assert_eq!(got["podRef"]["namespace"], want.namespace);
                     assert_eq!(
                         got["cpu"]["usageCoreNanoSeconds"].as_u64(),
                         want.pod_level.cumulative_cpu_ns
                     );
                     let got_containers = got["containers"].as_array().expect("containers");
-                    assert_eq!(got_containers.len(), want.containers.len());
-                    for (g, w) in got_containers.iter().zip(&want.containers) {
-                        assert_eq!(g["name"], w.name.as_str());
+                    assert_eq!(got_containers.len(), want.container_count());
+                    for (g, w) in got_containers.iter().zip(want.containers()) {
+                        assert_eq!(g["name"], w.name);
                         assert_eq!(
                             g["cpu"]["usageCoreNanoSeconds"].as_u64(),
                             Some(w.point.cumulative_cpu_ns)
@@ -1988,8 +1981,8 @@ mod tests {
                 fields[2].parse::<i64>().expect("ms") * NS_PER_MS,
                 point.timestamp.unix_nanos()
             );
-            for pod in &batch.pods {
-                for ct in &pod.containers {
+            for pod in batch.pods() {
+                for ct in pod.containers() {
                     let labels = format!(
                         "{{container=\"{}\",namespace=\"{}\",pod=\"{}\"}}",
                         ct.name, pod.namespace, pod.name
@@ -2080,9 +2073,8 @@ mod tests {
         let t = at(30_000);
         let batch = c.expected_batch(0, t, Format::Resource);
         let stamps: HashSet<i64> = batch
-            .pods
-            .iter()
-            .flat_map(|p| &p.containers)
+            .pods()
+            .flat_map(|p| p.containers())
             .map(|ct| ct.point.timestamp.unix_nanos())
             .collect();
         assert!(stamps.len() > 5);
@@ -2202,7 +2194,7 @@ mod tests {
         assert_eq!(c.nodes()[new].address, [127, 1, 0, 5]);
         assert_eq!(c.find_node("node-000004"), Some(new));
         let batch = c.expected_batch(new, at(0), Format::Resource);
-        assert_eq!(batch.pods.len(), 12);
+        assert_eq!(batch.pod_count(), 12);
         let removed = c.remove_node(0);
         assert_eq!(removed.name, "node-000000");
         assert_eq!(c.nodes()[0].name, "node-000001");
@@ -2222,7 +2214,7 @@ mod tests {
         let c = cluster(81);
         for node in 0..c.nodes().len() {
             let batch = c.expected_batch(node, at(9_999), Format::Resource);
-            for ct in batch.pods.iter().flat_map(|p| &p.containers) {
+            for ct in batch.pods().flat_map(|p| p.containers()) {
                 assert_eq!(
                     f64_seconds_round_trip(ct.point.cumulative_cpu_ns),
                     ct.point.cumulative_cpu_ns

@@ -68,8 +68,7 @@ fn check_decoded(batch: &NodeBatch, want: &Value, ctx: &str) {
     }
     let want_pods = want["pods"].as_array().expect("pods");
     let got: Vec<String> = batch
-        .pods
-        .iter()
+        .pods()
         .map(|p| format!("{}/{}", p.namespace, p.name))
         .collect();
     let expected: Vec<String> = want_pods
@@ -83,15 +82,15 @@ fn check_decoded(batch: &NodeBatch, want: &Value, ctx: &str) {
         })
         .collect();
     assert_eq!(got, expected, "{ctx}: pods");
-    for (pod, w) in batch.pods.iter().zip(want_pods) {
+    for (pod, w) in batch.pods().zip(want_pods) {
         let want_containers = w["containers"].as_array().expect("containers");
-        let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = pod.containers().map(|c| c.name).collect();
         let want_names: Vec<&str> = want_containers
             .iter()
             .map(|c| c["name"].as_str().unwrap_or(""))
             .collect();
         assert_eq!(names, want_names, "{ctx}: containers of {}", pod.name);
-        for (c, wc) in pod.containers.iter().zip(want_containers) {
+        for (c, wc) in pod.containers().zip(want_containers) {
             let cctx = format!("{ctx}: {}/{}/{}", pod.namespace, pod.name, c.name);
             let want_ts = match wc.get("timestamp_unix_nano") {
                 Some(n) => Timestamp::from_unix_nanos(n.as_i64().expect("i64")),
@@ -344,7 +343,10 @@ fn escaped_label_values_are_unescaped_unlike_upstream() {
     let pod = batch
         .pod("synthetic", "escape-test")
         .expect("escape-test pod");
-    assert_eq!(pod.containers[0].name, "we\"ird\\name");
+    assert_eq!(
+        pod.containers().next().expect("container").name,
+        "we\"ird\\name"
+    );
     let upstream_name = rec["upstream"]["t0"]["decoded"]["pods"]
         .as_array()
         .and_then(|pods| pods.iter().find(|p| p["name"] == "escape-test"))
@@ -354,7 +356,7 @@ fn escaped_label_values_are_unescaped_unlike_upstream() {
         Some(Value::from("we\\")),
         "upstream cuts the name"
     );
-    assert_ne!(pod.containers[0].name, "we\\");
+    assert_ne!(pod.containers().next().expect("container").name, "we\\");
 }
 
 #[test]
@@ -412,7 +414,7 @@ fn zero_start_time_accepted_unlike_upstream() {
     let clean = decode_resource("metrics-resource-k8s-1.23.txt", request_time);
     assert!(all["metrics-resource-k8s-1.23-zero-start-time.txt"]["upstream"]["error"].is_string());
     assert_eq!(with_defect.node, clean.node);
-    assert_eq!(with_defect.pods, clean.pods);
+    assert!(with_defect.pods().eq(clean.pods()));
     let dashboard = with_defect
         .dropped_pods
         .iter()
@@ -468,12 +470,12 @@ fn extra_metrics_resource_fixtures() {
         check_decoded(&batch, &entry["recommended"]["decoded"], file);
         let counts = &entry["counts"];
         assert_eq!(
-            batch.pods.len() as u64,
+            batch.pod_count() as u64,
             u64_of(counts, "pods_kept"),
             "{file}"
         );
         assert_eq!(
-            batch.pods.iter().map(|p| p.containers.len()).sum::<usize>() as u64,
+            batch.pods().map(|p| p.container_count()).sum::<usize>() as u64,
             u64_of(counts, "containers_kept"),
             "{file}"
         );

@@ -15,7 +15,6 @@
 
 use super::{
     ContainerPoint, DecodeError, DropReason, DroppedPod, MetricsPoint, NodeBatch, PodLevelUsage,
-    PodPoints,
 };
 use crate::time::Timestamp;
 use std::borrow::Cow;
@@ -371,8 +370,12 @@ impl<'a> Accumulator<'a> {
             (ans, ap, an).cmp(&(bns, bp, bn))
         });
 
-        let mut pods = Vec::new();
-        let mut dropped_pods = Vec::new();
+        let mut batch = NodeBatch {
+            node,
+            node_swap_usage_bytes: self.node_swap,
+            kubelet_scrape_error: self.scrape_error,
+            ..NodeBatch::default()
+        };
         let mut rest = containers.as_slice();
         while let Some(((_, ns, pod), _)) = rest.first() {
             let len = rest
@@ -381,62 +384,57 @@ impl<'a> Accumulator<'a> {
                 .count();
             let (group, tail) = rest.split_at(len);
             rest = tail;
+            if let Some((container, reason)) = first_incomplete(group) {
+                batch.dropped_pods.push(DroppedPod {
+                    namespace: ns.to_string(),
+                    name: pod.to_string(),
+                    container: container.to_string(),
+                    reason,
+                });
+                continue;
+            }
             let pod_key = (ns.clone(), pod.clone());
             let pod_level = self
                 .pods
                 .find(&pod_key)
                 .map(|i| self.pods.entries[i].1)
                 .unwrap_or_default();
-            match build_pod(group) {
-                Ok(containers) => pods.push(PodPoints {
-                    namespace: ns.to_string(),
-                    name: pod.to_string(),
-                    containers,
-                    pod_level,
-                }),
-                Err((container, reason)) => dropped_pods.push(DroppedPod {
-                    namespace: ns.to_string(),
-                    name: pod.to_string(),
-                    container: container.to_string(),
-                    reason,
-                }),
-            }
+            let points = group.iter().filter_map(|((name, _, _), c)| {
+                let (cpu, timestamp) = c.cpu.usable()?;
+                let (memory, _) = c.memory.usable()?;
+                let point = MetricsPoint {
+                    start_time: c.start,
+                    timestamp,
+                    cumulative_cpu_ns: cpu,
+                    memory_working_set_bytes: memory,
+                };
+                Some(ContainerPoint {
+                    name,
+                    point,
+                    swap_usage_bytes: c.swap,
+                })
+            });
+            batch.push_pod(ns, pod, pod_level, points);
         }
-        NodeBatch {
-            node,
-            node_swap_usage_bytes: self.node_swap,
-            pods,
-            dropped_pods,
-            kubelet_scrape_error: self.scrape_error,
-        }
+        batch
     }
 }
 
 /// All-or-nothing per pod, as upstream: the HPA treats a pod with missing metrics
-/// specially but would take a zero as a real reading.
-fn build_pod<'c>(
+/// specially but would take a zero as a real reading. Returns the first container (in
+/// name order) that makes the pod incomplete.
+fn first_incomplete<'c>(
     group: &'c [(ContainerKey<'_>, ContainerAcc)],
-) -> Result<Vec<ContainerPoint>, (&'c str, DropReason)> {
-    let mut out = Vec::with_capacity(group.len());
-    for ((name, _, _), c) in group {
-        let Some((cpu, timestamp)) = c.cpu.usable() else {
-            return Err((name, DropReason::MissingCpu));
-        };
-        let Some((memory, _)) = c.memory.usable() else {
-            return Err((name, DropReason::MissingMemory));
-        };
-        out.push(ContainerPoint {
-            name: name.to_string(),
-            point: MetricsPoint {
-                start_time: c.start,
-                timestamp,
-                cumulative_cpu_ns: cpu,
-                memory_working_set_bytes: memory,
-            },
-            swap_usage_bytes: c.swap,
-        });
-    }
-    Ok(out)
+) -> Option<(&'c str, DropReason)> {
+    group.iter().find_map(|((name, _, _), c)| {
+        if c.cpu.usable().is_none() {
+            Some((name.as_ref(), DropReason::MissingCpu))
+        } else if c.memory.usable().is_none() {
+            Some((name.as_ref(), DropReason::MissingMemory))
+        } else {
+            None
+        }
+    })
 }
 
 /// The identifying labels of a series; other labels are syntax-checked and dropped.

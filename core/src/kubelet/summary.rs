@@ -7,7 +7,6 @@
 
 use super::{
     ContainerPoint, DecodeError, DropReason, DroppedPod, MetricsPoint, NodeBatch, PodLevelUsage,
-    PodPoints,
 };
 use crate::time::Timestamp;
 use serde::Deserialize;
@@ -165,7 +164,7 @@ pub fn decode(body: &[u8]) -> Result<NodeBatch, DecodeError> {
         for c in &containers {
             match container_point(c)? {
                 Ok(point) => points.push(ContainerPoint {
-                    name: c.name.to_string(),
+                    name: &c.name,
                     point,
                     swap_usage_bytes: c.swap.as_ref().and_then(|s| s.swap_usage_bytes),
                 }),
@@ -176,12 +175,7 @@ pub fn decode(body: &[u8]) -> Result<NodeBatch, DecodeError> {
             }
         }
         match failure {
-            None => batch.pods.push(PodPoints {
-                namespace: pod.pod_ref.namespace.into_owned(),
-                name: pod.pod_ref.name.into_owned(),
-                containers: points,
-                pod_level,
-            }),
+            None => batch.push_pod(&pod.pod_ref.namespace, &pod.pod_ref.name, pod_level, points),
             Some((container, reason)) => batch.dropped_pods.push(DroppedPod {
                 namespace: pod.pod_ref.namespace.into_owned(),
                 name: pod.pod_ref.name.into_owned(),
