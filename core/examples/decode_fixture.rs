@@ -8,8 +8,12 @@ use std::hint::black_box;
 use testdata::fixtures;
 
 fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
-    let body = fixtures::get("extra/metrics-resource-110-pods.txt").expect("110-pod fixture is embedded");
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100);
+    let body =
+        fixtures::get("extra/metrics-resource-110-pods.txt").expect("110-pod fixture is embedded");
     let request_time = Timestamp::from_unix_millis(1_756_728_015_250);
     let mut pods = 0;
     for _ in 0..runs {
@@ -21,5 +25,8 @@ fn main() {
             }
         }
     }
-    println!("{runs} decodes of {} bytes, {pods} pods in total", body.len());
+    println!(
+        "{runs} decodes of {} bytes, {pods} pods in total",
+        body.len()
+    );
 }
