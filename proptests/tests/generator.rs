@@ -30,7 +30,7 @@ proptest! {
         let epoch = cluster.spec().epoch;
         let request = Timestamp::from_unix_nanos(epoch.unix_nanos() + offset_ms * 1_000_000 + 123_456);
         if let Some((which, before_ms)) = restart
-            && cluster.nodes()[0].pods().len() > 0
+            && !cluster.nodes()[0].pods().is_empty()
         {
             let pod = which.index(cluster.nodes()[0].pods().len());
             let at = Timestamp::from_unix_nanos(request.unix_nanos() - before_ms * 1_000_000);
