@@ -2,7 +2,7 @@
 //!
 //! Nothing in this crate performs IO, reads a clock, sleeps or spawns: payloads and the
 //! current time are handed in, decoded batches, snapshots and (later) actions come out.
-//! Runtime adapters (tokio, smol) and the `metrics-server` binary drive it.
+//! The runtime adapter crates and the `metrics-server` binary drive it.
 
 pub mod kubelet;
 pub mod quantity;
