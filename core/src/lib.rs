@@ -4,6 +4,9 @@
 //! current time are handed in, decoded batches, snapshots and (later) actions come out.
 //! The runtime adapter crates and the `metrics-server` binary drive it.
 
+pub mod api;
+pub mod cluster;
+pub mod http;
 pub mod kubelet;
 pub mod quantity;
 pub mod storage;

@@ -1,0 +1,3 @@
+//! The metrics.k8s.io API: routing, objects, errors, discovery, health, self-metrics.
+
+pub mod selector;

@@ -1,0 +1,1 @@
+//! Cluster state: list/watch of Nodes and Pods, and node address resolution.
