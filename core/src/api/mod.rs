@@ -1,3 +1,10 @@
 //! The metrics.k8s.io API: routing, objects, errors, discovery, health, self-metrics.
 
+pub mod encode;
+pub mod json;
+pub mod negotiate;
+pub mod objects;
+pub mod protobuf;
 pub mod selector;
+pub mod status;
+pub mod yaml;
