@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod http;
 pub mod kubelet;
 pub mod quantity;
+pub mod scrape;
 pub mod storage;
 pub mod time;
 

@@ -159,6 +159,31 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// A point on a monotonic clock the runtime owns, as time since an arbitrary origin.
+/// Scheduling uses it (wall-clock steps must not disturb the scrape loop); payload and
+/// API times use [`Timestamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant(Duration);
+
+impl Instant {
+    pub const fn from_nanos(nanos: u64) -> Instant {
+        Instant(Duration::from_nanos(nanos))
+    }
+
+    pub const fn since_origin(self) -> Duration {
+        self.0
+    }
+
+    pub fn saturating_add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d))
+    }
+
+    /// `self - earlier`, or zero when `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
 fn digits(b: &[u8]) -> Option<i64> {
     b.iter().try_fold(0i64, |acc, &c| {
         c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))

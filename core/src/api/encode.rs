@@ -104,6 +104,9 @@ impl<'a> Item<'a> {
     }
 }
 
+/// Receives the items of a list, one call per item.
+pub type ItemSink<'s> = dyn FnMut(&Item<'_>) + 's;
+
 /// Which object kind a list holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -143,7 +146,9 @@ impl IncludeObject {
             None | Some("") | Some("Metadata") => Ok(IncludeObject::Metadata),
             Some("None") => Ok(IncludeObject::None),
             Some("Object") => Ok(IncludeObject::Object),
-            Some(other) => Err(format!("Unable to convert to Table as requested: includeObject=\"{other}\" is not a supported value (None, Metadata, Object)")),
+            Some(other) => Err(format!(
+                "Unable to convert to Table as requested: includeObject=\"{other}\" is not a supported value (None, Metadata, Object)"
+            )),
         }
     }
 }
@@ -270,7 +275,13 @@ impl Encoder {
         out.push(b'}');
     }
 
-    fn partial_metadata(&mut self, out: &mut Vec<u8>, item: &Item<'_>, version: MetaVersion, now: Timestamp) {
+    fn partial_metadata(
+        &mut self,
+        out: &mut Vec<u8>,
+        item: &Item<'_>,
+        version: MetaVersion,
+        now: Timestamp,
+    ) {
         out.extend_from_slice(br#"{"kind":"PartialObjectMetadata","apiVersion":""#);
         out.extend_from_slice(version.api_version().as_bytes());
         out.extend_from_slice(b"\",");
@@ -288,13 +299,21 @@ impl Encoder {
                 table.row(self, out, item);
                 table.finish(out);
             }
-            (_, Conversion::PartialObjectMetadata(version)) => self.partial_metadata(out, item, version, enc.now),
+            (_, Conversion::PartialObjectMetadata(version)) => {
+                self.partial_metadata(out, item, version, enc.now)
+            }
             _ => self.object_json(out, item, enc.now, true),
         }
     }
 
     /// A list: `produce` calls the sink once per item, in order.
-    pub fn list(&mut self, out: &mut Vec<u8>, enc: &Encoding, kind: Kind, produce: &mut dyn FnMut(&mut dyn FnMut(&Item<'_>))) {
+    pub fn list(
+        &mut self,
+        out: &mut Vec<u8>,
+        enc: &Encoding,
+        kind: Kind,
+        produce: &mut dyn FnMut(&mut ItemSink<'_>),
+    ) {
         match (enc.format, enc.conversion) {
             (Format::Protobuf, _) => {
                 protobuf::write_envelope(out, GROUP_VERSION, kind.list(), |list| {
@@ -345,7 +364,9 @@ impl Encoder {
             Item::Node(_) => Kind::Node,
             Item::Pod(_) => Kind::Pod,
         };
-        protobuf::write_envelope(out, GROUP_VERSION, kind.object(), |m| object_protobuf(m, item, now));
+        protobuf::write_envelope(out, GROUP_VERSION, kind.object(), |m| {
+            object_protobuf(m, item, now)
+        });
     }
 }
 
@@ -380,7 +401,12 @@ fn usage_protobuf(m: &mut Writer<'_>, field: u32, usage: &Resources<'_>) {
 fn object_protobuf(m: &mut Writer<'_>, item: &Item<'_>, now: Timestamp) {
     m.nested(1, |meta| object_meta_protobuf(meta, item, now));
     m.time(2, item.timestamp().unix_secs());
-    m.nested(3, |d| d.int(1, i64::try_from(item.window().as_nanos()).unwrap_or(i64::MAX)));
+    m.nested(3, |d| {
+        d.int(
+            1,
+            i64::try_from(item.window().as_nanos()).unwrap_or(i64::MAX),
+        )
+    });
     match item {
         Item::Node(n) => usage_protobuf(m, 4, &n.usage),
         Item::Pod(p) => {
@@ -405,13 +431,20 @@ struct TableWriter {
 
 impl TableWriter {
     fn new(version: MetaVersion, include: IncludeObject, now: Timestamp) -> TableWriter {
-        TableWriter { version, include, now, columns: None }
+        TableWriter {
+            version,
+            include,
+            now,
+            columns: None,
+        }
     }
 
     /// The row's resources summed per name, in name order.
     fn totals(item: &Item<'_>) -> Vec<(String, Quantity)> {
         let mut totals: Vec<(String, Quantity)> = Vec::new();
-        let mut add = |name: &str, q: &Quantity| match totals.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+        let mut add = |name: &str, q: &Quantity| match totals
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+        {
             Ok(i) => totals[i].1 = totals[i].1.add(q),
             Err(i) => totals.insert(i, (name.to_string(), *q)),
         };
@@ -432,7 +465,9 @@ impl TableWriter {
                 for (name, _) in &totals {
                     out.extend_from_slice(br#",{"name":"#);
                     write_str(out, name);
-                    out.extend_from_slice(br#","type":"string","format":"quantity","description":"","priority":0}"#);
+                    out.extend_from_slice(
+                        br#","type":"string","format":"quantity","description":"","priority":0}"#,
+                    );
                 }
                 out.extend_from_slice(br#",{"name":"Window","type":"string","format":"duration","description":"","priority":0}],"rows":["#);
                 self.columns = Some(totals.iter().map(|(n, _)| n.clone()).collect());
