@@ -80,7 +80,10 @@ impl Quantity {
         let scale = self.scale.min(other.scale);
         let widen = |q: &Quantity| {
             let shift = u32::try_from(q.scale - scale).unwrap_or(0);
-            10i128.checked_pow(shift).and_then(|f| i128::from(q.value).checked_mul(f)).unwrap_or(i128::MAX)
+            10i128
+                .checked_pow(shift)
+                .and_then(|f| i128::from(q.value).checked_mul(f))
+                .unwrap_or(i128::MAX)
         };
         let mut sum = widen(self).saturating_add(widen(other));
         let mut scale = scale;
@@ -89,7 +92,11 @@ impl Quantity {
             sum /= 10;
             scale += 1;
         }
-        Quantity { value: i64::try_from(sum).unwrap_or(i64::MAX), scale, format: self.format }
+        Quantity {
+            value: i64::try_from(sum).unwrap_or(i64::MAX),
+            scale,
+            format: self.format,
+        }
     }
 
     /// The value as an integer when it is one and fits in 64 bits.
@@ -330,12 +337,17 @@ mod tests {
     /// Table cells sum a pod's containers (metrics-API spec 4.6 examples).
     #[test]
     fn sums_are_canonicalised() {
-        let cpu = Quantity::cpu_nanocores(2_500_000).add(&Quantity::from_u64(100, -3, Format::DecimalSi));
+        let cpu =
+            Quantity::cpu_nanocores(2_500_000).add(&Quantity::from_u64(100, -3, Format::DecimalSi));
         assert_eq!(cpu.to_canonical(), "102500u");
         let mem = Quantity::memory_bytes(9648 * 1024).add(&Quantity::memory_bytes(47916 * 1024));
         assert_eq!(mem.to_canonical(), "57564Ki");
         let max = Quantity::from_u64(i64::MAX as u64, 0, Format::DecimalSi);
-        assert_eq!(max.add(&max).scale, 1, "overflow drops a digit instead of wrapping");
+        assert_eq!(
+            max.add(&max).scale,
+            1,
+            "overflow drops a digit instead of wrapping"
+        );
     }
 
     #[test]

@@ -19,7 +19,11 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
             b'&' => Some(b"\\u0026"),
             0x00..=0x1f => None,
             // U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
-            0xe2 if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) => None,
+            0xe2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
+                None
+            }
             _ => continue,
         };
         out.extend_from_slice(&bytes[start..i]);
@@ -33,7 +37,11 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
                 start = i + 1;
             }
             None => {
-                let code = if bytes[i + 2] == 0xa8 { "\\u2028" } else { "\\u2029" };
+                let code = if bytes[i + 2] == 0xa8 {
+                    "\\u2028"
+                } else {
+                    "\\u2029"
+                };
                 out.extend_from_slice(code.as_bytes());
                 start = i + 3;
             }

@@ -79,7 +79,10 @@ pub struct MediaRange<'a> {
 
 impl<'a> MediaRange<'a> {
     pub fn param(&self, name: &str) -> Option<&'a str> {
-        self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
     }
 }
 
@@ -87,7 +90,10 @@ impl<'a> MediaRange<'a> {
 /// clauses with `q=0` or unparsable syntax are dropped. An absent or blank header is
 /// `*/*`.
 pub fn parse_accept(accept: Option<&str>) -> Vec<MediaRange<'_>> {
-    let accept = accept.map(str::trim).filter(|a| !a.is_empty()).unwrap_or("*/*");
+    let accept = accept
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .unwrap_or("*/*");
     let mut ranges: Vec<MediaRange<'_>> = accept
         .split(',')
         .filter_map(|clause| {
@@ -108,7 +114,12 @@ pub fn parse_accept(accept: Option<&str>) -> Vec<MediaRange<'_>> {
                     params.push((k, v));
                 }
             }
-            (quality > 0.0).then_some(MediaRange { kind, subtype, params, quality })
+            (quality > 0.0).then_some(MediaRange {
+                kind,
+                subtype,
+                params,
+                quality,
+            })
         })
         .collect();
     ranges.sort_by(|a, b| b.quality.total_cmp(&a.quality));
@@ -116,7 +127,10 @@ pub fn parse_accept(accept: Option<&str>) -> Vec<MediaRange<'_>> {
 }
 
 fn format_of(range: &MediaRange<'_>) -> Option<Format> {
-    match (range.kind.to_ascii_lowercase().as_str(), range.subtype.to_ascii_lowercase().as_str()) {
+    match (
+        range.kind.to_ascii_lowercase().as_str(),
+        range.subtype.to_ascii_lowercase().as_str(),
+    ) {
         ("*", "*") | ("application", "*") | ("application", "json") => Some(Format::Json),
         ("application", "yaml") => Some(Format::Yaml),
         ("application", "vnd.kubernetes.protobuf") => Some(Format::Protobuf),
@@ -142,8 +156,12 @@ fn conversion_of(range: &MediaRange<'_>, format: Format, is_list: bool) -> Optio
         // Tables exist only in JSON and YAML.
         "Table" if format != Format::Protobuf => Some(Conversion::Table(version)),
         // Served in JSON and YAML only here (upstream also has protobuf forms no client asks for).
-        "PartialObjectMetadata" if !is_list && format != Format::Protobuf => Some(Conversion::PartialObjectMetadata(version)),
-        "PartialObjectMetadataList" if is_list && format != Format::Protobuf => Some(Conversion::PartialObjectMetadataList(version)),
+        "PartialObjectMetadata" if !is_list && format != Format::Protobuf => {
+            Some(Conversion::PartialObjectMetadata(version))
+        }
+        "PartialObjectMetadataList" if is_list && format != Format::Protobuf => {
+            Some(Conversion::PartialObjectMetadataList(version))
+        }
         _ => None,
     }
 }
@@ -155,10 +173,16 @@ pub fn negotiate(accept: Option<&str>, is_list: bool) -> Result<Negotiated, NotA
         return Err(NotAcceptable::Route);
     }
     for range in &ranges {
-        let Some(format) = format_of(range) else { continue };
+        let Some(format) = format_of(range) else {
+            continue;
+        };
         if let Some(conversion) = conversion_of(range, format, is_list) {
             let pretty = range.param("pretty") == Some("1");
-            return Ok(Negotiated { format, conversion, pretty });
+            return Ok(Negotiated {
+                format,
+                conversion,
+                pretty,
+            });
         }
     }
     Err(NotAcceptable::Serializer)
@@ -175,10 +199,21 @@ pub fn parse_go_bool(value: &str) -> Option<bool> {
 
 /// Whether to indent JSON: `pretty=<bool>` in the query decides; without it, curl,
 /// Wget and browsers get indentation, as upstream does for humans.
-pub fn wants_pretty(pretty_query: Option<&str>, user_agent: Option<&str>, media_pretty: bool) -> bool {
+pub fn wants_pretty(
+    pretty_query: Option<&str>,
+    user_agent: Option<&str>,
+    media_pretty: bool,
+) -> bool {
     match pretty_query.filter(|v| !v.is_empty()) {
         Some(v) => parse_go_bool(v).unwrap_or(false),
-        None => media_pretty || user_agent.is_some_and(|ua| ua.starts_with("curl") || ua.starts_with("Wget") || ua.starts_with("Mozilla/5.0")),
+        None => {
+            media_pretty
+                || user_agent.is_some_and(|ua| {
+                    ua.starts_with("curl")
+                        || ua.starts_with("Wget")
+                        || ua.starts_with("Mozilla/5.0")
+                })
+        }
     }
 }
 
@@ -188,31 +223,67 @@ mod tests {
 
     #[test]
     fn kubectl_and_hpa_accept_headers() {
-        let top = negotiate(Some("application/vnd.kubernetes.protobuf, */*"), true).expect("acceptable");
-        assert_eq!((top.format, top.conversion), (Format::Protobuf, Conversion::None));
+        let top =
+            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), true).expect("acceptable");
+        assert_eq!(
+            (top.format, top.conversion),
+            (Format::Protobuf, Conversion::None)
+        );
         let get = negotiate(Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"), true).expect("acceptable");
         assert_eq!(get.conversion, Conversion::Table(MetaVersion::V1));
         assert_eq!(negotiate(None, false).map(|n| n.format), Ok(Format::Json));
-        assert_eq!(negotiate(Some(""), false).map(|n| n.format), Ok(Format::Json));
+        assert_eq!(
+            negotiate(Some(""), false).map(|n| n.format),
+            Ok(Format::Json)
+        );
     }
 
     #[test]
     fn not_acceptable_kinds() {
-        assert_eq!(negotiate(Some("text/html"), true), Err(NotAcceptable::Route));
+        assert_eq!(
+            negotiate(Some("text/html"), true),
+            Err(NotAcceptable::Route)
+        );
         // Metrics-API case 51: a protobuf Table is not producible.
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io"), true), Err(NotAcceptable::Serializer));
-        assert_eq!(negotiate(Some("application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"), true), Err(NotAcceptable::Serializer));
-        assert_eq!(negotiate(Some("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"), false), Err(NotAcceptable::Serializer));
-        assert_eq!(negotiate(Some("application/json;as=Table;v=v2;g=meta.k8s.io"), true), Err(NotAcceptable::Serializer));
+        assert_eq!(
+            negotiate(
+                Some("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io"),
+                true
+            ),
+            Err(NotAcceptable::Serializer)
+        );
+        assert_eq!(
+            negotiate(
+                Some("application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"),
+                true
+            ),
+            Err(NotAcceptable::Serializer)
+        );
+        assert_eq!(
+            negotiate(
+                Some("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"),
+                false
+            ),
+            Err(NotAcceptable::Serializer)
+        );
+        assert_eq!(
+            negotiate(Some("application/json;as=Table;v=v2;g=meta.k8s.io"), true),
+            Err(NotAcceptable::Serializer)
+        );
     }
 
     #[test]
     fn quality_orders_and_zero_excludes() {
-        let n = negotiate(Some("application/json;q=0.5, application/yaml"), false).expect("acceptable");
+        let n =
+            negotiate(Some("application/json;q=0.5, application/yaml"), false).expect("acceptable");
         assert_eq!(n.format, Format::Yaml);
-        let n = negotiate(Some("application/yaml;q=0, application/json"), false).expect("acceptable");
+        let n =
+            negotiate(Some("application/yaml;q=0, application/json"), false).expect("acceptable");
         assert_eq!(n.format, Format::Json);
-        assert_eq!(negotiate(Some("application/json;q=0"), false), Err(NotAcceptable::Route));
+        assert_eq!(
+            negotiate(Some("application/json;q=0"), false),
+            Err(NotAcceptable::Route)
+        );
     }
 
     #[test]

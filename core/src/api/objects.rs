@@ -27,7 +27,10 @@ pub struct ObjectSet {
 }
 
 fn sorted(labels: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = labels.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+    let mut v: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
     v.sort();
     v.dedup_by(|a, b| a.0 == b.0);
     v
@@ -40,7 +43,8 @@ impl ObjectSet {
 
     /// Adds a Running pod (only Running pods exist for the API).
     pub fn add_pod(&mut self, namespace: &str, name: &str, labels: &[(&str, &str)]) {
-        self.pods.insert((namespace.to_string(), name.to_string()), sorted(labels));
+        self.pods
+            .insert((namespace.to_string(), name.to_string()), sorted(labels));
     }
 }
 
@@ -56,7 +60,9 @@ impl Objects for ObjectSet {
     }
 
     fn pod_labels(&self, namespace: &str, name: &str) -> Option<&Labels> {
-        self.pods.get(&(namespace.to_string(), name.to_string())).map(Vec::as_slice)
+        self.pods
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(Vec::as_slice)
     }
 
     fn for_each_pod(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&str, &str, &Labels)) {

@@ -85,7 +85,12 @@ impl<'a> Writer<'a> {
 pub const MAGIC: &[u8; 4] = b"k8s\0";
 
 /// Writes `k8s\0` and a `runtime.Unknown` whose `raw` field `build_raw` fills in place.
-pub fn write_envelope(out: &mut Vec<u8>, api_version: &str, kind: &str, build_raw: impl FnOnce(&mut Writer<'_>)) {
+pub fn write_envelope(
+    out: &mut Vec<u8>,
+    api_version: &str,
+    kind: &str,
+    build_raw: impl FnOnce(&mut Writer<'_>),
+) {
     out.extend_from_slice(MAGIC);
     let mut w = Writer::new(out);
     w.nested(1, |t| {
@@ -126,7 +131,9 @@ mod tests {
     #[test]
     fn envelope_starts_with_magic_and_type_meta() {
         let mut out = Vec::new();
-        write_envelope(&mut out, "metrics.k8s.io/v1beta1", "NodeMetrics", |raw| raw.string(1, "x"));
+        write_envelope(&mut out, "metrics.k8s.io/v1beta1", "NodeMetrics", |raw| {
+            raw.string(1, "x")
+        });
         assert_eq!(&out[..4], MAGIC);
         assert_eq!(out[4], 0x0a);
         let type_meta_len = out[5] as usize;

@@ -29,11 +29,19 @@ fn scalar(v: &Value) -> Option<String> {
 /// Plain when unambiguous, else single-quoted (YAML's simplest safe quoting).
 fn quote(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
         && !s.starts_with(['-', '.'])
         && s.parse::<f64>().is_err()
-        && !matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n" | "~");
-    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', "''")) }
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n" | "~"
+        );
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
 }
 
 fn write_value(out: &mut String, v: &Value, indent: usize, in_sequence: bool) {
@@ -55,7 +63,11 @@ fn write_value(out: &mut String, v: &Value, indent: usize, in_sequence: bool) {
                     }
                     None => {
                         out.push('\n');
-                        let nested = if matches!(val, Value::Array(_)) { indent } else { indent + 2 };
+                        let nested = if matches!(val, Value::Array(_)) {
+                            indent
+                        } else {
+                            indent + 2
+                        };
                         write_value(out, val, nested, false);
                     }
                 }

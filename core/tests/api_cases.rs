@@ -1,0 +1,684 @@
+//! The serving conformance cases of `metrics-api.md` section 10, each named by its
+//! number (`api_case_NN`), through the pure resource handler: no sockets.
+
+use http::Method;
+use metrics_core::api::objects::ObjectSet;
+use metrics_core::api::router::{Context, Head, resource_route, serve_resource};
+use metrics_core::kubelet::{ContainerPoint, MetricsPoint, NodeBatch, PodLevelUsage};
+use metrics_core::storage::{Snapshot, Storage};
+use metrics_core::time::Timestamp;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+const CORE_SECOND: u64 = 1_000_000_000;
+const MIB: u64 = 1 << 20;
+
+fn t0() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-08-01T10:00:00Z").expect("time")
+}
+
+fn at(secs: u64) -> Timestamp {
+    t0().saturating_add(Duration::from_secs(secs))
+}
+
+fn point(start: Option<Timestamp>, ts: Timestamp, cpu: u64, mem: u64) -> MetricsPoint {
+    MetricsPoint {
+        start_time: start,
+        timestamp: ts,
+        cumulative_cpu_ns: cpu,
+        memory_working_set_bytes: mem,
+    }
+}
+
+/// Stores two scrapes 10 s apart in which every listed node and pod (one container `c`)
+/// has points, so all are servable: node CPU 1 core, 3 MiB; container 250m, 5 MiB.
+fn snapshot_with(nodes: &[&str], pods: &[(&str, &str)]) -> Arc<Snapshot> {
+    let mut storage = Storage::new(Duration::from_secs(15));
+    let mut snapshot = storage.snapshot();
+    for (i, secs) in [(0u64, 10u64), (1, 20)] {
+        let mut batches: Vec<(String, NodeBatch)> = Vec::new();
+        for (n, name) in nodes.iter().enumerate() {
+            let mut batch = NodeBatch::with_node(Some(point(
+                None,
+                at(secs),
+                (10 + 10 * i) * CORE_SECOND,
+                (2 + i) * MIB,
+            )));
+            if n == 0 {
+                let mut sorted: Vec<&(&str, &str)> = pods.iter().collect();
+                sorted.sort();
+                for (ns, pod) in sorted {
+                    let c = ContainerPoint {
+                        name: "c",
+                        point: point(
+                            Some(t0().saturating_sub(Duration::from_secs(3600))),
+                            at(secs),
+                            10 * CORE_SECOND + i * 2_500_000_000,
+                            5 * MIB,
+                        ),
+                        swap_usage_bytes: None,
+                    };
+                    batch.push_pod(ns, pod, PodLevelUsage::default(), [c]);
+                }
+            }
+            batches.push((name.to_string(), batch));
+        }
+        snapshot = storage.store(batches);
+    }
+    snapshot
+}
+
+/// Fixture A: five nodes; the store has node1..node3.
+fn fixture_a() -> (ObjectSet, Arc<Snapshot>) {
+    let mut objects = ObjectSet::default();
+    objects.add_node("node1", &[("labelKey", "labelValue")]);
+    objects.add_node("node2", &[("otherKey", "labelValue")]);
+    objects.add_node("node3", &[("labelKey", "otherValue")]);
+    objects.add_node("node4", &[("otherKey", "otherValue")]);
+    objects.add_node("node5", &[("skipKey", "skipValue")]);
+    (objects, snapshot_with(&["node1", "node2", "node3"], &[]))
+}
+
+/// Fixture B: four Running pods; the store has three of them.
+fn fixture_b() -> (ObjectSet, Arc<Snapshot>) {
+    let mut objects = ObjectSet::default();
+    objects.add_pod("other", "pod1", &[("labelKey", "labelValue")]);
+    objects.add_pod("other", "pod2", &[("otherKey", "labelValue")]);
+    objects.add_pod("testValue", "pod3", &[("labelKey", "otherValue")]);
+    objects.add_pod("other", "pod4", &[]);
+    (
+        objects,
+        snapshot_with(
+            &["worker"],
+            &[("other", "pod1"), ("other", "pod2"), ("testValue", "pod3")],
+        ),
+    )
+}
+
+struct Answer {
+    head: Head,
+    body: Vec<u8>,
+    freshness: Vec<f64>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn status(&self) -> u16 {
+        self.head.status().as_u16()
+    }
+
+    fn content_type(&self) -> &str {
+        self.head
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// `namespace/name` (or `name`) of each list item.
+    fn names(&self) -> Vec<String> {
+        self.json()["items"]
+            .as_array()
+            .expect("items array")
+            .iter()
+            .map(|i| match i["metadata"]["namespace"].as_str() {
+                Some(ns) => format!("{ns}/{}", i["metadata"]["name"].as_str().unwrap_or("")),
+                None => i["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            })
+            .collect()
+    }
+}
+
+fn request(
+    objects: &ObjectSet,
+    snapshot: &Snapshot,
+    method: Method,
+    target: &str,
+    accept: Option<&str>,
+    user_agent: Option<&str>,
+) -> Answer {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let route = resource_route(path).expect("a resource path");
+    let seen = RefCell::new(Vec::new());
+    let observe = |age: f64| seen.borrow_mut().push(age);
+    let ctx = Context {
+        now: at(25),
+        snapshot,
+        objects,
+        observe_freshness: &observe,
+    };
+    let mut body = Vec::new();
+    let head = serve_resource(&route, &method, accept, user_agent, query, &ctx, &mut body);
+    Answer {
+        head,
+        body,
+        freshness: seen.into_inner(),
+    }
+}
+
+fn get(objects: &ObjectSet, snapshot: &Snapshot, target: &str) -> Answer {
+    request(objects, snapshot, Method::GET, target, None, None)
+}
+
+const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
+const PODS: &str = "/apis/metrics.k8s.io/v1beta1/pods";
+
+#[test]
+fn api_case_01_node_list() {
+    let (o, s) = fixture_a();
+    let a = get(&o, &s, NODES);
+    assert_eq!(a.status(), 200);
+    let v = a.json();
+    assert_eq!(v["kind"], "NodeMetricsList");
+    assert_eq!(v["metadata"], serde_json::json!({}));
+    assert_eq!(a.names(), ["node1", "node2", "node3"]);
+    assert_eq!(
+        v["items"][0]["metadata"]["labels"],
+        serde_json::json!({"labelKey": "labelValue"})
+    );
+    assert!(
+        v["items"][0].get("kind").is_none(),
+        "list items carry no kind"
+    );
+    assert_eq!(
+        a.freshness,
+        [5.0, 5.0, 5.0],
+        "one freshness observation per item"
+    );
+}
+
+#[test]
+fn api_cases_02_to_06_node_selectors() {
+    let (o, s) = fixture_a();
+    assert!(
+        get(
+            &o,
+            &s,
+            &format!("{NODES}?fieldSelector=metadata.name%3Dnode4")
+        )
+        .names()
+        .is_empty()
+    );
+    assert_eq!(
+        get(
+            &o,
+            &s,
+            &format!("{NODES}?fieldSelector=metadata.name%3Dnode2")
+        )
+        .names(),
+        ["node2"]
+    );
+    assert_eq!(
+        get(
+            &o,
+            &s,
+            &format!("{NODES}?labelSelector=labelKey%3DlabelValue")
+        )
+        .names(),
+        ["node1"]
+    );
+    assert_eq!(
+        get(
+            &o,
+            &s,
+            &format!(
+                "{NODES}?fieldSelector=metadata.name%3Dnode3&labelSelector=labelKey%3DotherValue"
+            )
+        )
+        .names(),
+        ["node3"]
+    );
+    assert!(
+        get(&o, &s, &format!("{NODES}?labelSelector=skipKey"))
+            .names()
+            .is_empty()
+    );
+}
+
+#[test]
+fn api_case_07_node_get() {
+    let (o, s) = fixture_a();
+    let a = get(&o, &s, &format!("{NODES}/node1"));
+    assert_eq!(a.status(), 200);
+    let v = a.json();
+    assert_eq!(
+        (v["kind"].as_str(), v["apiVersion"].as_str()),
+        (Some("NodeMetrics"), Some("metrics.k8s.io/v1beta1"))
+    );
+    assert_eq!(v["metadata"]["name"], "node1");
+    assert_eq!(
+        v["metadata"]["labels"],
+        serde_json::json!({"labelKey": "labelValue"})
+    );
+    assert_eq!(v["metadata"]["creationTimestamp"], "2026-08-01T10:00:25Z");
+    assert_eq!(
+        (v["usage"]["cpu"].as_str(), v["usage"]["memory"].as_str()),
+        (Some("1"), Some("3Mi"))
+    );
+    assert_eq!(
+        (v["timestamp"].as_str(), v["window"].as_str()),
+        (Some("2026-08-01T10:00:20Z"), Some("10s"))
+    );
+    // Compact JSON with keys in Go struct order and a trailing newline.
+    let text = String::from_utf8(a.body.clone()).expect("utf-8");
+    assert!(text.starts_with(r#"{"kind":"NodeMetrics","apiVersion":"metrics.k8s.io/v1beta1","metadata":{"name":"node1","creationTimestamp":"2026-08-01T10:00:25Z","labels":{"labelKey":"labelValue"}},"timestamp":"2026-08-01T10:00:20Z","window":"10s","usage":{"cpu":"1","memory":"3Mi"}}"#), "{text}");
+    assert!(text.ends_with("}\n"));
+}
+
+#[test]
+fn api_cases_08_to_10_node_not_found_messages() {
+    let (o, s) = fixture_a();
+    for (name, message, details) in [
+        (
+            "node4",
+            "nodemetrics.metrics.k8s.io \"node4\" not found",
+            serde_json::json!({"name": "node4", "group": "metrics.k8s.io", "kind": "nodemetrics"}),
+        ),
+        (
+            "node5",
+            "nodemetrics.metrics.k8s.io \"node5\" not found",
+            serde_json::json!({"name": "node5", "group": "metrics.k8s.io", "kind": "nodemetrics"}),
+        ),
+        (
+            "node9",
+            "node \"node9\" not found",
+            serde_json::json!({"name": "node9", "kind": "node"}),
+        ),
+    ] {
+        let a = get(&o, &s, &format!("{NODES}/{name}"));
+        assert_eq!(a.status(), 404);
+        let v = a.json();
+        assert_eq!(
+            (
+                v["reason"].as_str(),
+                v["message"].as_str(),
+                v["code"].as_u64()
+            ),
+            (Some("NotFound"), Some(message), Some(404))
+        );
+        assert_eq!(v["details"], details);
+    }
+}
+
+#[test]
+fn api_cases_11_to_17_pod_lists() {
+    let (o, s) = fixture_b();
+    let a = get(&o, &s, PODS);
+    assert_eq!(a.json()["kind"], "PodMetricsList");
+    assert_eq!(a.names(), ["other/pod1", "other/pod2", "testValue/pod3"]);
+    assert_eq!(
+        get(
+            &o,
+            &s,
+            &format!("{PODS}?fieldSelector=metadata.namespace%3DtestValue")
+        )
+        .names(),
+        ["testValue/pod3"]
+    );
+    assert!(
+        get(
+            &o,
+            &s,
+            &format!("{PODS}?fieldSelector=metadata.namespace%3Dunknown")
+        )
+        .names()
+        .is_empty()
+    );
+    assert_eq!(
+        get(
+            &o,
+            &s,
+            &format!("{PODS}?labelSelector=labelKey%3DlabelValue")
+        )
+        .names(),
+        ["other/pod1"]
+    );
+    assert_eq!(
+        get(
+            &o,
+            &s,
+            &format!(
+                "{PODS}?fieldSelector=metadata.name%3Dpod3&labelSelector=labelKey%3DotherValue"
+            )
+        )
+        .names(),
+        ["testValue/pod3"]
+    );
+    assert_eq!(
+        get(&o, &s, "/apis/metrics.k8s.io/v1beta1/namespaces/other/pods").names(),
+        ["other/pod1", "other/pod2"]
+    );
+    let empty = get(
+        &o,
+        &s,
+        "/apis/metrics.k8s.io/v1beta1/namespaces/does-not-exist/pods",
+    );
+    assert_eq!(empty.status(), 200);
+    assert!(empty.names().is_empty());
+}
+
+#[test]
+fn api_cases_18_to_22_pod_get() {
+    let (mut o, s) = fixture_b();
+    let v = get(
+        &o,
+        &s,
+        "/apis/metrics.k8s.io/v1beta1/namespaces/other/pods/pod1",
+    )
+    .json();
+    assert_eq!(v["kind"], "PodMetrics");
+    assert_eq!(v["metadata"]["namespace"], "other");
+    assert_eq!(
+        v["metadata"]["labels"],
+        serde_json::json!({"labelKey": "labelValue"})
+    );
+    assert_eq!(
+        v["containers"],
+        serde_json::json!([{"name": "c", "usage": {"cpu": "250m", "memory": "5Mi"}}])
+    );
+    let v = get(
+        &o,
+        &s,
+        "/apis/metrics.k8s.io/v1beta1/namespaces/other/pods/pod4",
+    )
+    .json();
+    assert_eq!(
+        v["message"],
+        "podmetrics.metrics.k8s.io \"other/pod4\" not found"
+    );
+    assert_eq!(
+        v["details"],
+        serde_json::json!({"name": "other/pod4", "group": "metrics.k8s.io", "kind": "podmetrics"})
+    );
+    let v = get(
+        &o,
+        &s,
+        "/apis/metrics.k8s.io/v1beta1/namespaces/other/pods/pod5",
+    )
+    .json();
+    assert_eq!(v["message"], "pods \"pod5\" not found");
+    assert_eq!(
+        v["details"],
+        serde_json::json!({"name": "pod5", "kind": "pods"})
+    );
+    assert_eq!(
+        get(
+            &o,
+            &s,
+            "/apis/metrics.k8s.io/v1beta1/namespaces/other/pods/pod3"
+        )
+        .json()["message"],
+        "pods \"pod3\" not found"
+    );
+    // Case 22: the kubelet reports a pod that is not Running: it does not exist for the API.
+    let s22 = snapshot_with(&["worker"], &[("default", "job-x")]);
+    o.add_pod("default", "running", &[]);
+    assert_eq!(
+        get(
+            &o,
+            &s22,
+            "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/job-x"
+        )
+        .json()["message"],
+        "pods \"job-x\" not found"
+    );
+    assert!(
+        !get(&o, &s22, PODS)
+            .names()
+            .contains(&"default/job-x".to_string())
+    );
+}
+
+#[test]
+fn api_case_32_quantities_and_39_empty_items() {
+    let (o, s) = fixture_b();
+    let a = get(
+        &o,
+        &s,
+        "/apis/metrics.k8s.io/v1beta1/namespaces/other/pods/pod1",
+    );
+    assert!(String::from_utf8_lossy(&a.body).contains(r#""usage":{"cpu":"250m","memory":"5Mi"}"#));
+    let empty = get(&o, &s, &format!("{PODS}?labelSelector=nobody"));
+    assert!(String::from_utf8_lossy(&empty.body).contains(r#""items":[]"#));
+}
+
+#[test]
+fn api_case_33_watch_is_405() {
+    let (o, s) = fixture_b();
+    let a = get(&o, &s, &format!("{PODS}?watch=true"));
+    assert_eq!(a.status(), 405);
+    let v = a.json();
+    assert_eq!(v["reason"], "MethodNotAllowed");
+    assert_eq!(
+        v["message"],
+        "watch is not supported on resources of kind \"pods.metrics.k8s.io\""
+    );
+    assert_eq!(
+        v["details"],
+        serde_json::json!({"group": "metrics.k8s.io", "kind": "pods"})
+    );
+}
+
+#[test]
+fn api_case_34_non_get_methods_are_405() {
+    let (o, s) = fixture_a();
+    for (method, target) in [
+        (Method::DELETE, format!("{NODES}/node1")),
+        (Method::POST, NODES.to_string()),
+        (Method::PUT, format!("{NODES}/node1")),
+        (Method::PATCH, format!("{NODES}/node1")),
+        (Method::HEAD, PODS.to_string()),
+    ] {
+        let a = request(&o, &s, method.clone(), &target, None, None);
+        assert_eq!(a.status(), 405, "{method} {target}");
+        let v = a.json();
+        assert_eq!(
+            v["message"],
+            "the server does not allow this method on the requested resource"
+        );
+        assert_eq!(v["details"], serde_json::json!({}));
+    }
+}
+
+#[test]
+fn api_cases_35_to_37_selector_errors() {
+    let (o, s) = fixture_b();
+    let a = get(
+        &o,
+        &s,
+        &format!("{PODS}?fieldSelector=spec.nodeName%3Dworker-1"),
+    );
+    assert_eq!(a.status(), 400);
+    let v = a.json();
+    assert_eq!(v["reason"], "BadRequest");
+    assert_eq!(
+        v["message"],
+        "\"spec.nodeName\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    );
+    assert!(v.get("details").is_none());
+    assert_eq!(
+        get(&o, &s, &format!("{PODS}?labelSelector=app%3Dweb%2C")).json()["message"],
+        "found '', expected: identifier after ','"
+    );
+    assert_eq!(
+        get(&o, &s, &format!("{NODES}?fieldSelector=metadata.name")).json()["message"],
+        "invalid selector: 'metadata.name'; can't understand 'metadata.name'"
+    );
+}
+
+#[test]
+fn api_case_38_limit_is_ignored() {
+    let (o, s) = fixture_a();
+    let a = get(&o, &s, &format!("{NODES}?limit=1"));
+    assert_eq!(a.names(), ["node1", "node2", "node3"]);
+    assert_eq!(a.json()["metadata"], serde_json::json!({}));
+}
+
+const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
+#[test]
+fn api_case_46_table_with_real_columns() {
+    let (o, s) = fixture_a();
+    let a = request(&o, &s, Method::GET, NODES, Some(TABLE), None);
+    assert_eq!(a.status(), 200);
+    assert_eq!(a.content_type(), "application/json");
+    let v = a.json();
+    assert_eq!(
+        (v["kind"].as_str(), v["apiVersion"].as_str()),
+        (Some("Table"), Some("meta.k8s.io/v1"))
+    );
+    let columns: Vec<&str> = v["columnDefinitions"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["Name", "cpu", "memory", "Window"]);
+    assert_eq!(
+        v["rows"][0]["cells"],
+        serde_json::json!(["node1", "1", "3Mi", "10s"])
+    );
+    assert_eq!(v["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    assert_eq!(v["rows"][0]["object"]["apiVersion"], "meta.k8s.io/v1");
+}
+
+#[test]
+fn api_case_48_empty_table() {
+    let (o, s) = fixture_a();
+    let a = request(
+        &o,
+        &s,
+        Method::GET,
+        &format!("{NODES}?labelSelector=none"),
+        Some(TABLE),
+        None,
+    );
+    assert!(String::from_utf8_lossy(&a.body).contains(r#""columnDefinitions":null,"rows":null"#));
+}
+
+#[test]
+fn api_case_49_include_object() {
+    let (o, s) = fixture_a();
+    let v = request(
+        &o,
+        &s,
+        Method::GET,
+        &format!("{NODES}?includeObject=None"),
+        Some(TABLE),
+        None,
+    )
+    .json();
+    assert!(
+        v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r["object"].is_null())
+    );
+    let v = request(
+        &o,
+        &s,
+        Method::GET,
+        &format!("{NODES}?includeObject=Object"),
+        Some(TABLE),
+        None,
+    )
+    .json();
+    assert!(
+        v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r["object"]["kind"] == "NodeMetrics"
+                && r["object"]["apiVersion"] == "metrics.k8s.io/v1beta1")
+    );
+    let a = request(
+        &o,
+        &s,
+        Method::GET,
+        &format!("{NODES}?includeObject=Bogus"),
+        Some(TABLE),
+        None,
+    );
+    assert_eq!(a.status(), 400);
+    assert!(
+        a.json()["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("Unable to convert to Table as requested")
+    );
+}
+
+#[test]
+fn api_case_50_protobuf() {
+    let (o, s) = fixture_a();
+    let a = request(
+        &o,
+        &s,
+        Method::GET,
+        &format!("{NODES}/node1"),
+        Some("application/vnd.kubernetes.protobuf, */*"),
+        None,
+    );
+    assert_eq!(a.status(), 200);
+    assert_eq!(a.content_type(), "application/vnd.kubernetes.protobuf");
+    assert_eq!(&a.body[..4], b"k8s\0");
+    // runtime.Unknown.typeMeta = {apiVersion, kind}.
+    let type_meta = &a.body[6..6 + a.body[5] as usize];
+    assert_eq!(
+        type_meta,
+        [
+            &[0x0a, 22][..],
+            b"metrics.k8s.io/v1beta1",
+            &[0x12, 11],
+            b"NodeMetrics"
+        ]
+        .concat()
+    );
+}
+
+#[test]
+fn api_case_51_protobuf_table_not_acceptable() {
+    let (o, s) = fixture_a();
+    let a = request(
+        &o,
+        &s,
+        Method::GET,
+        NODES,
+        Some("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io"),
+        None,
+    );
+    assert_eq!(a.status(), 406);
+    assert_eq!(a.json()["reason"], "NotAcceptable");
+}
+
+#[test]
+fn api_case_52_pretty_for_curl() {
+    let (o, s) = fixture_a();
+    let a = request(&o, &s, Method::GET, NODES, None, Some("curl/8.0"));
+    let text = String::from_utf8(a.body.clone()).expect("utf-8");
+    assert!(
+        text.starts_with("{\n  \"kind\": \"NodeMetricsList\","),
+        "{text}"
+    );
+    assert!(!text.ends_with('\n'));
+    let a = request(
+        &o,
+        &s,
+        Method::GET,
+        &format!("{NODES}?pretty=false"),
+        None,
+        Some("curl/8.0"),
+    );
+    let text = String::from_utf8(a.body).expect("utf-8");
+    assert!(text.starts_with(r#"{"kind":"NodeMetricsList""#) && text.ends_with("}\n"));
+}
