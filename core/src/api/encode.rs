@@ -384,7 +384,7 @@ fn object_meta_protobuf(m: &mut Writer<'_>, item: &Item<'_>, now: Timestamp) {
     m.string(6, "");
     m.int(7, 0);
     m.time(8, now.unix_secs());
-    for (k, v) in item.labels() {
+    for (k, v) in item.labels().iter() {
         m.map_entry(11, k, v);
     }
 }

@@ -1,11 +1,11 @@
 //! What the API needs to know about Kubernetes objects: which Nodes and Running pods
-//! exist, and their labels. The cluster watch caches provide it in the server; tests and
-//! the demo can use [`ObjectSet`].
+//! exist, and their labels. The cluster watch caches ([`ClusterView`]) provide it in the
+//! server; tests and the demo can assemble an [`ObjectSet`].
 
-use std::collections::BTreeMap;
-
-/// Labels sorted by key.
-pub type Labels = [(String, String)];
+use super::selector;
+use crate::cluster::ClusterView;
+pub use crate::cluster::Labels;
+use crate::cluster::{Node, Pod};
 
 /// Read access to the Nodes and Running pods the API serves.
 pub trait Objects {
@@ -19,57 +19,94 @@ pub trait Objects {
     fn for_each_pod(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&str, &str, &Labels));
 }
 
-/// A plain, owned set of objects.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ObjectSet {
-    nodes: BTreeMap<String, Vec<(String, String)>>,
-    pods: BTreeMap<(String, String), Vec<(String, String)>>,
+impl selector::Labels for Labels {
+    fn lookup(&self, key: &str) -> Option<&str> {
+        self.get(key)
+    }
 }
 
-fn sorted(labels: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = labels
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-        .collect();
-    v.sort();
-    v.dedup_by(|a, b| a.0 == b.0);
-    v
+impl Objects for ClusterView {
+    fn node_labels(&self, name: &str) -> Option<&Labels> {
+        self.node(name).map(|n| &n.labels)
+    }
+
+    fn for_each_node(&self, visit: &mut dyn FnMut(&str, &Labels)) {
+        for n in self.nodes() {
+            visit(&n.name, &n.labels);
+        }
+    }
+
+    fn pod_labels(&self, namespace: &str, name: &str) -> Option<&Labels> {
+        self.pod(namespace, name).map(|p| &p.labels)
+    }
+
+    fn for_each_pod(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&str, &str, &Labels)) {
+        match namespace {
+            Some(ns) => self
+                .pods_in(ns)
+                .for_each(|p| visit(&p.namespace, &p.name, &p.labels)),
+            None => self
+                .pods()
+                .for_each(|p| visit(&p.namespace, &p.name, &p.labels)),
+        }
+    }
+}
+
+/// A plain set of Nodes and Running pods, built by hand.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectSet {
+    nodes: Vec<Node>,
+    pods: Vec<Pod>,
+    view: ClusterView,
 }
 
 impl ObjectSet {
     pub fn add_node(&mut self, name: &str, labels: &[(&str, &str)]) {
-        self.nodes.insert(name.to_string(), sorted(labels));
+        self.nodes.push(Node {
+            name: name.into(),
+            labels: Labels::new(labels.iter().copied()),
+            addresses: Box::new([]),
+            kubelet_port: 0,
+            resource_metrics_path: None,
+            ready: true,
+        });
+        self.rebuild();
     }
 
     /// Adds a Running pod (only Running pods exist for the API).
     pub fn add_pod(&mut self, namespace: &str, name: &str, labels: &[(&str, &str)]) {
-        self.pods
-            .insert((namespace.to_string(), name.to_string()), sorted(labels));
+        self.pods.push(Pod {
+            namespace: namespace.into(),
+            name: name.into(),
+            labels: Labels::new(labels.iter().copied()),
+        });
+        self.rebuild();
+    }
+
+    fn rebuild(&mut self) {
+        self.view =
+            ClusterView::from_objects(self.nodes.iter().cloned(), self.pods.iter().cloned());
+    }
+
+    pub fn view(&self) -> &ClusterView {
+        &self.view
     }
 }
 
 impl Objects for ObjectSet {
     fn node_labels(&self, name: &str) -> Option<&Labels> {
-        self.nodes.get(name).map(Vec::as_slice)
+        self.view.node_labels(name)
     }
 
     fn for_each_node(&self, visit: &mut dyn FnMut(&str, &Labels)) {
-        for (name, labels) in &self.nodes {
-            visit(name, labels);
-        }
+        self.view.for_each_node(visit)
     }
 
     fn pod_labels(&self, namespace: &str, name: &str) -> Option<&Labels> {
-        self.pods
-            .get(&(namespace.to_string(), name.to_string()))
-            .map(Vec::as_slice)
+        self.view.pod_labels(namespace, name)
     }
 
     fn for_each_pod(&self, namespace: Option<&str>, visit: &mut dyn FnMut(&str, &str, &Labels)) {
-        for ((ns, name), labels) in &self.pods {
-            if namespace.is_none_or(|want| want == ns) {
-                visit(ns, name, labels);
-            }
-        }
+        self.view.for_each_pod(namespace, visit)
     }
 }
