@@ -110,6 +110,27 @@ impl Quantity {
     }
 }
 
+/// Appends a decimal integer without going through `fmt` (lists render millions of
+/// quantities).
+fn push_int(out: &mut String, v: i128) {
+    let mut digits = [0u8; 40];
+    let mut i = digits.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    // Only ASCII digits were written.
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
 fn write_binary(whole: i64, out: &mut String) {
     const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
     let mut m = whole;
@@ -118,7 +139,8 @@ fn write_binary(whole: i64, out: &mut String) {
         m /= 1024;
         k += 1;
     }
-    let _ = write!(out, "{m}{}", SUFFIXES[k]);
+    push_int(out, i128::from(m));
+    out.push_str(SUFFIXES[k]);
 }
 
 fn write_decimal(mut m: i128, mut e: i32, out: &mut String) {
@@ -155,7 +177,8 @@ fn write_decimal(mut m: i128, mut e: i32, out: &mut String) {
             return;
         }
     };
-    let _ = write!(out, "{m}{suffix}");
+    push_int(out, m);
+    out.push_str(suffix);
 }
 
 /// Why a quantity string was not accepted.

@@ -164,24 +164,40 @@ pub struct Encoding {
 }
 
 /// Writes bodies, reusing one scratch string for numbers, times and quantities.
+/// Writes bodies, reusing one scratch string for quantities. Times and windows repeat a
+/// lot across items (every `creationTimestamp` is the same, samples share seconds), so
+/// the last rendering of each is kept.
 #[derive(Debug, Default)]
 pub struct Encoder {
     scratch: String,
+    last_time: Option<(i64, String)>,
+    last_window: Option<(Duration, String)>,
 }
 
 impl Encoder {
     fn time(&mut self, out: &mut Vec<u8>, t: Timestamp) {
-        self.scratch.clear();
-        t.write_rfc3339_secs(&mut self.scratch);
-        out.push(b'"');
-        out.extend_from_slice(self.scratch.as_bytes());
-        out.push(b'"');
+        let secs = t.unix_secs();
+        if self.last_time.as_ref().is_none_or(|(s, _)| *s != secs) {
+            let mut text = String::with_capacity(20);
+            t.write_rfc3339_secs(&mut text);
+            self.last_time = Some((secs, text));
+        }
+        if let Some((_, text)) = &self.last_time {
+            out.push(b'"');
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'"');
+        }
     }
 
     fn duration(&mut self, out: &mut Vec<u8>, d: Duration) {
-        self.scratch.clear();
-        write_go_duration(d, &mut self.scratch);
-        write_str(out, &self.scratch);
+        if self.last_window.as_ref().is_none_or(|(w, _)| *w != d) {
+            let mut text = String::with_capacity(16);
+            write_go_duration(d, &mut text);
+            self.last_window = Some((d, text));
+        }
+        if let Some((_, text)) = &self.last_window {
+            write_str(out, text);
+        }
     }
 
     fn quantity(&mut self, out: &mut Vec<u8>, q: &Quantity) {

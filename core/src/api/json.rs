@@ -1,11 +1,35 @@
 //! Small JSON writing helpers that produce exactly what Go's `encoding/json` does:
 //! HTML-safe string escaping and `json.Indent`-style pretty printing.
 
+/// Bytes that may start an escape: quote, backslash, controls, `<`, `>`, `&`, and 0xE2
+/// (the lead byte of U+2028/U+2029).
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[0xe2] = true;
+    table
+};
+
 /// Appends `s` as a JSON string, escaping like Go: `"` `\` and control characters, and
 /// `<`, `>`, `&`, U+2028 and U+2029 as `\u` sequences.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Names and label values almost never need escaping: copy them whole.
+    if !bytes.iter().any(|&b| NEEDS_ESCAPE[usize::from(b)]) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: Option<&[u8]> = match b {

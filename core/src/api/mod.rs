@@ -1,10 +1,11 @@
 //! The metrics.k8s.io API: routing, objects, errors, discovery, health, self-metrics.
 //!
-//! [`router::Api::handle`] is a pure function of the request, the current snapshot, the
+//! [`dispatch::Api::handle`] is a pure function of the request, the current snapshot, the
 //! cluster's objects and the health state handed in; it writes the body into the
 //! caller's buffer and returns the response head.
 
 pub mod discovery;
+pub mod dispatch;
 pub mod encode;
 pub mod health;
 pub mod json;

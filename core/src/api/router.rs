@@ -382,8 +382,7 @@ fn list_nodes(
     let mut served = ctx.snapshot.nodes().peekable();
     encoder.list(body, encoding, Kind::Node, &mut |sink| {
         ctx.objects.for_each_node(&mut |name, labels| {
-            while served.next_if(|(n, _)| *n < name).is_some() {}
-            let Some((_, usage)) = served.next_if(|(n, _)| *n == name) else {
+            let Some((_, usage)) = advance_to(&mut served, |(n, _)| (*n).cmp(name)) else {
                 return;
             };
             if !selected(selectors, name, None, labels) {
@@ -415,11 +414,8 @@ fn list_pods(
     encoder.list(body, encoding, Kind::Pod, &mut |sink| {
         ctx.objects
             .for_each_pod(namespace, &mut |ns, name, labels| {
-                while served
-                    .next_if(|p| (p.namespace, p.name) < (ns, name))
-                    .is_some()
-                {}
-                let Some(record) = served.next_if(|p| (p.namespace, p.name) == (ns, name)) else {
+                let order = |p: &PodRecord<'_>| p.namespace.cmp(ns).then_with(|| p.name.cmp(name));
+                let Some(record) = advance_to(&mut served, order) else {
                     return;
                 };
                 if !selected(selectors, name, Some(ns), labels) {
@@ -434,6 +430,23 @@ fn list_pods(
     });
 }
 
+/// Merge-join step over a sorted iterator: skips entries ordered before the wanted key
+/// and takes the one equal to it, comparing each entry once.
+fn advance_to<I: Iterator>(
+    iter: &mut std::iter::Peekable<I>,
+    order: impl Fn(&I::Item) -> std::cmp::Ordering,
+) -> Option<I::Item> {
+    loop {
+        match order(iter.peek()?) {
+            std::cmp::Ordering::Less => {
+                iter.next();
+            }
+            std::cmp::Ordering::Equal => return iter.next(),
+            std::cmp::Ordering::Greater => return None,
+        }
+    }
+}
+
 /// A served pod as an encodable item; its containers go into the reused `containers`.
 fn pod_item<'a: 'b, 'l: 'b, 'b>(
     record: &PodRecord<'a>,
@@ -441,10 +454,12 @@ fn pod_item<'a: 'b, 'l: 'b, 'b>(
     containers: &'b mut Vec<ContainerItem<'a>>,
 ) -> Option<Item<'b>> {
     let window = record.window?;
-    containers.extend(record.served_containers().map(|(name, u)| ContainerItem {
-        name,
-        usage: cpu_memory(u.cpu_nanocores, u.memory_bytes),
-    }));
+    for (name, u) in record.served_containers() {
+        containers.push(ContainerItem {
+            name,
+            usage: cpu_memory(u.cpu_nanocores, u.memory_bytes),
+        });
+    }
     Some(Item::Pod(PodItem {
         namespace: record.namespace,
         name: record.name,
