@@ -682,3 +682,312 @@ fn api_case_52_pretty_for_curl() {
     let text = String::from_utf8(a.body).expect("utf-8");
     assert!(text.starts_with(r#"{"kind":"NodeMetricsList""#) && text.ends_with("}\n"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Cases 23-31: the pairing rules as the API shows them (resolution 15 s unless stated).
+
+fn node_snapshot(resolution: u64, points: &[MetricsPoint]) -> Arc<Snapshot> {
+    let mut storage = Storage::new(Duration::from_secs(resolution));
+    let mut snapshot = storage.snapshot();
+    for p in points {
+        snapshot = storage.store(vec![("n1".to_string(), NodeBatch::with_node(Some(*p)))]);
+    }
+    snapshot
+}
+
+fn one_node_objects() -> ObjectSet {
+    let mut o = ObjectSet::default();
+    o.add_node("n1", &[]);
+    o
+}
+
+#[test]
+fn api_case_23_node_usage_through_the_api() {
+    let s = node_snapshot(
+        15,
+        &[
+            point(None, at(10), 10 * CORE_SECOND, 2 * MIB),
+            point(None, at(20), 20 * CORE_SECOND, 3 * MIB),
+        ],
+    );
+    let v = get(&one_node_objects(), &s, &format!("{NODES}/n1")).json();
+    assert_eq!(
+        (
+            v["usage"]["cpu"].as_str(),
+            v["usage"]["memory"].as_str(),
+            v["window"].as_str()
+        ),
+        (Some("1"), Some("3Mi"), Some("10s"))
+    );
+    assert_eq!(v["timestamp"], "2026-08-01T10:00:20Z");
+}
+
+#[test]
+fn api_case_25_counter_decrease_hides_the_node() {
+    let s = node_snapshot(
+        15,
+        &[
+            point(None, at(15), 50 * CORE_SECOND, MIB),
+            point(None, at(25), 10 * CORE_SECOND, MIB),
+        ],
+    );
+    let o = one_node_objects();
+    assert!(get(&o, &s, NODES).names().is_empty());
+    assert_eq!(
+        get(&o, &s, &format!("{NODES}/n1")).json()["message"],
+        "nodemetrics.metrics.k8s.io \"n1\" not found"
+    );
+}
+
+#[test]
+fn api_case_26_sample_between_prev_and_last() {
+    let s = node_snapshot(
+        15,
+        &[
+            point(None, at(15), 10 * CORE_SECOND, MIB),
+            point(None, at(35), 50 * CORE_SECOND, 4 * MIB),
+            point(None, at(25), 35 * CORE_SECOND, 2 * MIB),
+        ],
+    );
+    let v = get(&one_node_objects(), &s, &format!("{NODES}/n1")).json();
+    assert_eq!(
+        (v["timestamp"].as_str(), v["window"].as_str()),
+        (Some("2026-08-01T10:00:25Z"), Some("10s"))
+    );
+    assert_eq!(
+        (v["usage"]["cpu"].as_str(), v["usage"]["memory"].as_str()),
+        (Some("2500m"), Some("2Mi"))
+    );
+}
+
+/// Stores `scrapes` for pod ns1/pod1 (each scrape: (container, point) pairs).
+fn pod_snapshot(resolution: u64, scrapes: &[&[(&str, MetricsPoint)]]) -> Arc<Snapshot> {
+    let mut storage = Storage::new(Duration::from_secs(resolution));
+    let mut snapshot = storage.snapshot();
+    for scrape in scrapes {
+        let mut batch = NodeBatch::default();
+        batch.push_pod(
+            "ns1",
+            "pod1",
+            PodLevelUsage::default(),
+            scrape.iter().map(|(name, point)| ContainerPoint {
+                name,
+                point: *point,
+                swap_usage_bytes: None,
+            }),
+        );
+        snapshot = storage.store(vec![("worker".to_string(), batch)]);
+    }
+    snapshot
+}
+
+fn pod1_objects() -> ObjectSet {
+    let mut o = ObjectSet::default();
+    o.add_pod("ns1", "pod1", &[]);
+    o
+}
+
+const POD1: &str = "/apis/metrics.k8s.io/v1beta1/namespaces/ns1/pods/pod1";
+
+#[test]
+fn api_case_27_restarted_fresh_container() {
+    let s0 = Some(at(0));
+    let s = pod_snapshot(
+        15,
+        &[
+            &[("c1", point(s0, at(10), CORE_SECOND, 4 * MIB))],
+            &[("c1", point(Some(at(15)), at(25), 5 * CORE_SECOND, 5 * MIB))],
+        ],
+    );
+    let v = get(&pod1_objects(), &s, POD1).json();
+    assert_eq!(
+        (v["timestamp"].as_str(), v["window"].as_str()),
+        (Some("2026-08-01T10:00:25Z"), Some("10s"))
+    );
+    assert_eq!(
+        v["containers"],
+        serde_json::json!([{"name": "c1", "usage": {"cpu": "500m", "memory": "5Mi"}}])
+    );
+}
+
+#[test]
+fn api_case_28_pod_timestamp_is_the_earliest_container() {
+    let s0 = Some(t0().saturating_sub(Duration::from_secs(3600)));
+    let s = pod_snapshot(
+        15,
+        &[
+            &[
+                ("c1", point(s0, at(110), CORE_SECOND, MIB)),
+                ("c2", point(s0, at(115), CORE_SECOND, MIB)),
+            ],
+            &[
+                ("c1", point(s0, at(120), 2 * CORE_SECOND, MIB)),
+                ("c2", point(s0, at(125), 2 * CORE_SECOND, MIB)),
+            ],
+        ],
+    );
+    let v = get(&pod1_objects(), &s, POD1).json();
+    assert_eq!(
+        (v["timestamp"].as_str(), v["window"].as_str()),
+        (Some("2026-08-01T10:02:00Z"), Some("10s"))
+    );
+}
+
+#[test]
+fn api_case_29_fresh_container_after_one_scrape() {
+    let s = pod_snapshot(
+        60,
+        &[&[("c", point(Some(at(0)), at(10), 10 * CORE_SECOND, 4 * MIB))]],
+    );
+    let v = get(&pod1_objects(), &s, POD1).json();
+    assert_eq!(v["window"], "10s");
+    assert_eq!(
+        v["containers"][0]["usage"],
+        serde_json::json!({"cpu": "1", "memory": "4Mi"})
+    );
+}
+
+#[test]
+fn api_case_30_not_fresh_enough_or_too_old() {
+    let o = pod1_objects();
+    for (resolution, start, ts) in [(60, 0, 9), (60, 0, 120), (60, 20, 10)] {
+        let s = pod_snapshot(
+            resolution,
+            &[&[(
+                "c",
+                point(Some(at(start)), at(ts), 10 * CORE_SECOND, 4 * MIB),
+            )]],
+        );
+        assert_eq!(get(&o, &s, POD1).status(), 404, "start {start} ts {ts}");
+    }
+}
+
+#[test]
+fn api_case_31_added_container_hides_the_pod_for_a_cycle() {
+    let s0 = Some(t0().saturating_sub(Duration::from_secs(3600)));
+    let s = pod_snapshot(
+        15,
+        &[
+            &[("c1", point(s0, at(110), CORE_SECOND, MIB))],
+            &[
+                ("c1", point(s0, at(120), 2 * CORE_SECOND, MIB)),
+                ("c2", point(s0, at(120), CORE_SECOND, MIB)),
+            ],
+        ],
+    );
+    let o = pod1_objects();
+    assert!(get(&o, &s, PODS).names().is_empty());
+    assert_eq!(
+        get(&o, &s, POD1).json()["message"],
+        "podmetrics.metrics.k8s.io \"ns1/pod1\" not found"
+    );
+}
+
+/// Case 47: a pod's Table cells are per-resource sums over its containers.
+#[test]
+fn api_case_47_pod_table_sums_containers() {
+    let s0 = Some(t0().saturating_sub(Duration::from_secs(3600)));
+    // c1: (2.5 - 0) cores-s over 10 s = 250m, 5 MiB; c2: 0.1 core = 100m, 3 MiB.
+    let s = pod_snapshot(
+        15,
+        &[
+            &[
+                ("c1", point(s0, at(10), CORE_SECOND, 5 * MIB)),
+                ("c2", point(s0, at(10), CORE_SECOND, 3 * MIB)),
+            ],
+            &[
+                ("c1", point(s0, at(20), 3_500_000_000, 5 * MIB)),
+                ("c2", point(s0, at(20), 2 * CORE_SECOND, 3 * MIB)),
+            ],
+        ],
+    );
+    let a = request(
+        &pod1_objects(),
+        &s,
+        Method::GET,
+        "/apis/metrics.k8s.io/v1beta1/namespaces/ns1/pods",
+        Some(TABLE),
+        None,
+    );
+    let v = a.json();
+    assert_eq!(
+        v["rows"][0]["cells"],
+        serde_json::json!(["pod1", "350m", "8Mi", "10s"])
+    );
+}
+
+/// Case 46 with upstream's table-test values: one resource named `res1` per node.
+#[test]
+fn api_case_46_table_columns_follow_the_resources() {
+    use metrics_core::api::encode::{
+        Encoder, Encoding, IncludeObject, Item, Kind, NodeItem, Resources,
+    };
+    use metrics_core::api::negotiate::{Conversion, Format, MetaVersion};
+    use metrics_core::quantity::{Format as QFormat, Quantity};
+    let labels = metrics_core::cluster::Labels::default();
+    let values = [
+        (
+            "node1",
+            [("res1", Quantity::from_u64(10, -3, QFormat::DecimalSi))],
+            1000,
+        ),
+        (
+            "node2",
+            [("res1", Quantity::from_u64(5 * MIB, 0, QFormat::BinarySi))],
+            2000,
+        ),
+        (
+            "node3",
+            [("res1", Quantity::from_u64(1, 0, QFormat::DecimalSi))],
+            3000,
+        ),
+    ];
+    let encoding = Encoding {
+        format: Format::Json,
+        conversion: Conversion::Table(MetaVersion::V1),
+        include_object: IncludeObject::Metadata,
+        now: at(0),
+    };
+    let mut out = Vec::new();
+    Encoder::default().list(&mut out, &encoding, Kind::Node, &mut |sink| {
+        for (name, usage, window_ns) in &values {
+            sink(&Item::Node(NodeItem {
+                name,
+                labels: &labels,
+                timestamp: at(0),
+                window: Duration::from_nanos(*window_ns),
+                usage: Resources::Custom(usage),
+            }));
+        }
+    });
+    let v: Value = serde_json::from_slice(&out).expect("json");
+    let columns: Vec<&str> = v["columnDefinitions"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["Name", "res1", "Window"]);
+    let rows: Vec<Value> = v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["cells"].clone())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!(["node1", "10m", "1\u{b5}s"]),
+            serde_json::json!(["node2", "5Mi", "2\u{b5}s"]),
+            serde_json::json!(["node3", "1", "3\u{b5}s"])
+        ]
+    );
+    assert!(
+        v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r["object"]["kind"] == "PartialObjectMetadata"
+                && r["object"]["apiVersion"] == "meta.k8s.io/v1")
+    );
+}
