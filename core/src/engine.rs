@@ -186,9 +186,7 @@ impl Engine {
     /// Advances timers: watch backoffs and deadlines, kubelet deadlines, scrape ticks.
     pub fn handle_timeout(&mut self, now: Instant, wall: Timestamp) {
         self.cluster.handle_timeout(now);
-        if self.cluster.synced() {
-            self.scheduler.start(now);
-        }
+        self.start_when_synced(now);
         for id in self.scheduler.handle_timeout(now) {
             self.actions.push_back(Action::CancelKubelet(id));
         }
@@ -298,20 +296,31 @@ impl Engine {
         body: &[u8],
     ) {
         self.cluster.on_response(now, id, status, body);
+        self.start_when_synced(now);
         self.publish(false);
     }
 
     pub fn on_apiserver_line(&mut self, id: cluster::RequestId, now: Instant, line: &[u8]) {
         self.cluster.on_watch_event(now, id, line);
+        self.start_when_synced(now);
     }
 
     pub fn on_apiserver_end(&mut self, id: cluster::RequestId, now: Instant) {
         self.cluster.on_watch_end(now, id);
+        self.start_when_synced(now);
         self.publish(false);
     }
 
     pub fn on_apiserver_error(&mut self, id: cluster::RequestId, now: Instant, reason: &str) {
         self.cluster.on_error(now, id, reason);
+    }
+
+    /// Scraping starts as soon as both informers have synced; the first tick is then due
+    /// at once, which `poll_timeout` reports.
+    fn start_when_synced(&mut self, now: Instant) {
+        if self.cluster.synced() {
+            self.scheduler.start(now);
+        }
     }
 
     /// Publishes a new reading for readers. The cluster view is only taken again when the

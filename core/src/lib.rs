@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod driver;
 pub mod engine;
 pub mod http;
 pub mod kubelet;

@@ -441,7 +441,12 @@ impl Scheduler {
     /// When the scheduler next needs [`Scheduler::handle_timeout`] or a poll.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let running = self.running.as_ref().map(|r| {
-            let due = r.planned.last().map(|p| p.due);
+            // At the concurrency bound a due request waits for a completion, not a timer.
+            let due = r
+                .planned
+                .last()
+                .map(|p| p.due)
+                .filter(|_| r.in_flight.len() < self.config.max_in_flight.max(1));
             let deadline = r.in_flight.values().map(|f| f.deadline).min();
             [due, deadline, Some(r.deadline)]
                 .into_iter()

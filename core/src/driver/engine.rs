@@ -1,0 +1,206 @@
+//! The engine loop's logic: engine actions become commands for the adapter (start a
+//! request, on a pooled connection when one is idle; abort one), reports from request
+//! tasks become engine completions, and one timer covers the engine and the pool.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
+
+use super::client::{ClientConfig, Completion, Endpoint, Exchange, RequestKey};
+use super::pool::Pool;
+use crate::engine::{Engine, Reader};
+use crate::time::{Instant, Timestamp};
+
+/// The shortest wait [`EngineDriver::poll_timeout`] asks for when the engine's deadline
+/// did not move past the last [`EngineDriver::handle_timeout`] (it waits for completions,
+/// e.g. at its concurrency bound), so the loop cannot spin.
+pub const MIN_WAKE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Reports an adapter applies in one wake-up before running the engine's timers and
+/// actions again (quinn's work limiter: a busy watch stream cannot starve the rest).
+pub const REPORTS_PER_WAKEUP: usize = 64;
+
+/// What the adapter must do for the engine.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every command is a Start, moved once into its task"
+)]
+pub enum Command<C> {
+    /// Perform `exchange` on `connection` (a pooled one, already marked reused) or on a
+    /// new connection to `exchange.endpoint()`; send its completions, then
+    /// [`Report::Finished`], back to [`EngineDriver::handle_report`].
+    Start {
+        /// The request.
+        exchange: Exchange,
+        /// An idle connection to the same endpoint, if the pool had one.
+        connection: Option<C>,
+    },
+    /// Abort that request's task (its deadline passed or it was superseded); nothing
+    /// more is expected from it.
+    Abort(RequestKey),
+}
+
+/// What a request task reports back.
+#[derive(Debug)]
+pub enum Report<C> {
+    /// Something for the engine ([`Exchange::poll_completion`]).
+    Completion(Completion),
+    /// The task ended; `connection` is handed back when [`Exchange::reusable`].
+    Finished {
+        /// The request.
+        key: RequestKey,
+        /// Where its connection goes.
+        endpoint: Endpoint,
+        /// The connection, to pool for the next request to `endpoint`.
+        connection: Option<C>,
+    },
+}
+
+/// The [`Engine`], its outgoing requests and their idle connections (`C`: the adapter's
+/// stream type). Call [`handle_timeout`](Self::handle_timeout) on every wake-up (and at
+/// start), drain [`poll_command`](Self::poll_command), then wait for a report or
+/// [`poll_timeout`](Self::poll_timeout).
+#[derive(Debug)]
+pub struct EngineDriver<C> {
+    engine: Engine,
+    config: ClientConfig,
+    pool: Pool<C>,
+    commands: VecDeque<Command<C>>,
+    in_flight: HashSet<RequestKey>,
+    last_timeout: Option<Instant>,
+    /// `Engine::synced` at the last `handle_timeout`: the engine starts its scrape loop
+    /// from `handle_timeout` once synced, but syncing happens in a completion and does
+    /// not move its `poll_timeout`, so a change makes the next wake-up immediate.
+    synced_seen: bool,
+}
+
+impl<C> EngineDriver<C> {
+    /// Drives `engine`, making requests as `config` says.
+    pub fn new(engine: Engine, config: ClientConfig) -> Self {
+        let pool = Pool::new(config.max_idle_per_endpoint, config.idle_timeout);
+        EngineDriver {
+            engine,
+            config,
+            pool,
+            commands: VecDeque::new(),
+            in_flight: HashSet::new(),
+            last_timeout: None,
+            synced_seen: false,
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// A read handle for serving the API.
+    pub fn reader(&self) -> Reader {
+        self.engine.reader()
+    }
+
+    /// Requests started and not yet finished or aborted.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Idle pooled connections.
+    pub fn idle_connections(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// SIGTERM: `/readyz` fails from now on; keep driving until the adapter stops.
+    pub fn begin_shutdown(&mut self) {
+        self.engine.begin_shutdown();
+    }
+
+    /// Runs the engine's timers when due (always on the first call, and once the
+    /// informers have synced) and expires idle connections. Early calls only do the
+    /// latter.
+    pub fn handle_timeout(&mut self, now: Instant, wall: Timestamp) {
+        self.pool.expire(now);
+        let due = self.engine.poll_timeout().is_some_and(|d| d <= now);
+        if self.last_timeout.is_none() || due || self.sync_changed() {
+            self.engine.handle_timeout(now, wall);
+            self.synced_seen = self.engine.synced();
+        }
+        self.last_timeout = Some(now);
+    }
+
+    fn sync_changed(&self) -> bool {
+        self.engine.synced() != self.synced_seen
+    }
+
+    /// The next thing to do; `None` when there is nothing until a report or the timer.
+    pub fn poll_command(&mut self, now: Instant, wall: Timestamp) -> Option<Command<C>> {
+        loop {
+            if let Some(command) = self.commands.pop_front() {
+                return Some(command);
+            }
+            let action = self.engine.poll_action(now, wall)?;
+            if let Some(key) = Exchange::cancelled(&action) {
+                if self.in_flight.remove(&key) {
+                    return Some(Command::Abort(key));
+                }
+                continue;
+            }
+            let Some(mut exchange) = Exchange::new(&action, &self.config) else {
+                continue;
+            };
+            if exchange.is_finished() {
+                // It could not even be encoded: report at once, no connection needed.
+                while let Some(completion) = exchange.poll_completion() {
+                    completion.apply(&mut self.engine, now);
+                }
+                continue;
+            }
+            let connection = self.pool.checkout(exchange.endpoint(), now);
+            exchange.set_reused(connection.is_some());
+            self.in_flight.insert(exchange.key());
+            return Some(Command::Start {
+                exchange,
+                connection,
+            });
+        }
+    }
+
+    /// Applies a report from a request task.
+    pub fn handle_report(&mut self, now: Instant, report: Report<C>) {
+        match report {
+            Report::Completion(completion) => {
+                if self.in_flight.contains(&completion.key()) {
+                    completion.apply(&mut self.engine, now);
+                }
+            }
+            Report::Finished {
+                key,
+                endpoint,
+                connection,
+            } => {
+                let live = self.in_flight.remove(&key);
+                if let (true, Some(connection)) = (live, connection) {
+                    self.pool.checkin(endpoint, connection, now);
+                }
+            }
+        }
+    }
+
+    /// When to wake up next (then call [`handle_timeout`](Self::handle_timeout)) if no
+    /// report arrives first.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.sync_changed() {
+            return Some(self.last_timeout.unwrap_or(Instant::from_nanos(0)));
+        }
+        let engine = self
+            .engine
+            .poll_timeout()
+            .map(|deadline| match self.last_timeout {
+                Some(last) if deadline <= last => last.saturating_add(MIN_WAKE_INTERVAL),
+                _ => deadline,
+            });
+        [engine, self.pool.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
