@@ -302,6 +302,9 @@ impl Engine {
 
     pub fn on_apiserver_line(&mut self, id: cluster::RequestId, now: Instant, line: &[u8]) {
         self.cluster.on_watch_event(now, id, line);
+        // Readers see watch changes at once (a new view is only taken when the caches
+        // changed, so a quiet stream costs nothing).
+        self.publish(false);
         self.start_when_synced(now);
     }
 
