@@ -317,6 +317,8 @@ struct SimConfig {
     pods_per_node: usize,
     max_containers: usize,
     pods_page_size: u32,
+    /// `--node-selector`.
+    node_selector: Option<&'static str>,
 }
 
 impl SimConfig {
@@ -328,6 +330,7 @@ impl SimConfig {
             pods_per_node,
             max_containers: 3,
             pods_page_size: 500,
+            node_selector: None,
         }
     }
 }
@@ -399,6 +402,9 @@ impl Sim {
         config.scrape.max_response_bytes = MAX_BODY;
         config.resolve.preferred_types = vec![AddressType::InternalIP, AddressType::Hostname];
         config.cluster.pods.page_size = cfg.pods_page_size;
+        config.node_selector = cfg.node_selector.map(|s| {
+            metrics_core::api::selector::LabelSelector::parse(s).expect("valid node selector")
+        });
         let engine = Engine::new(config, START);
         let reader = engine.reader();
         let last_snapshot = reader.read(START).snapshot;
@@ -1915,4 +1921,39 @@ fn deterministic_replay() {
             .collect()
     };
     assert_eq!(nodes(&log_a).len(), nodes(&log_c).len());
+}
+
+/// Kubelet-spec case 62: nodes excluded by `--node-selector` are never scraped; they
+/// still exist, so a GET answers "no metrics" (404 nodemetrics), not "no such node".
+#[test]
+fn case_62_node_selector_excludes_nodes() {
+    let probe = sim(62, 4, 2);
+    let excluded = probe.node_name(0);
+    let mut cfg = SimConfig::new(62, 4, 2);
+    // Generator nodes carry `kubernetes.io/hostname=<name>`.
+    cfg.node_selector = Some(Box::leak(
+        format!("kubernetes.io/hostname!={excluded}").into_boxed_str(),
+    ));
+    let mut s = Sim::new(cfg);
+    s.run_cycles(3);
+    assert!(
+        s.kubelet_log.iter().all(|l| l.node != excluded),
+        "never scraped"
+    );
+    let reading = s.reader.read(s.now);
+    let (status, body) = s.serve(
+        &reading,
+        &format!("/apis/metrics.k8s.io/v1beta1/nodes/{excluded}"),
+    );
+    assert_eq!(status, 404);
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        v["message"],
+        format!("nodemetrics.metrics.k8s.io \"{excluded}\" not found")
+    );
+    let (status, _) = s.serve(
+        &reading,
+        &format!("/apis/metrics.k8s.io/v1beta1/nodes/{}", s.node_name(1)),
+    );
+    assert_eq!(status, 200);
 }
