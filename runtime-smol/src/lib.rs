@@ -1,3 +1,204 @@
-//! Runtime adapter: supplies sockets, timers and TLS to `metrics-core`.
+//! smol adapter: TCP sockets (`smol::net`), TLS streams (futures-rustls), timers
+//! (async-io) and tasks on smol's global executor driving `metrics-core`. Everything else
+//! (HTTP, timeouts, pooling, what to request and how to answer) is in
+//! [`metrics_core::driver`]; this crate only moves bytes and sleeps. It mirrors
+//! `runtime-tokio` module for module.
 //!
-//! Empty until the runtime issue lands; the crate exists so the workspace layout is fixed.
+//! ```text
+//!  listener ─accept─▶ task per connection: TLS handshake, ServerConnection, Service
+//!  engine task: EngineDriver ─Command::Start─▶ task per request: connect/TLS, Exchange
+//!                            ◀── Report ─────┘ (completions, pooled connection back)
+//!  shutdown future ─▶ stop accepting, Engine::begin_shutdown, drain connections within
+//!                     the grace period, stop the engine task, return
+//! ```
+//!
+//! Tasks are spawned with [`smol::spawn`]: the global executor runs them on
+//! `SMOL_THREADS` threads (default 1).
+
+mod conn;
+mod driver;
+mod listen;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use metrics_core::driver::{ClientConfig, EngineDriver, ServerConfig, Service};
+use metrics_core::engine::Engine;
+use metrics_core::time::{Instant, Timestamp};
+use rustls_pki_types::ServerName;
+use smol::future::FutureExt;
+use smol::net::TcpListener;
+use smol::{Timer, channel, future};
+
+/// How outgoing connections to one kind of peer are made.
+#[derive(Debug, Clone)]
+pub enum ClientTransport {
+    /// TLS with `config` (ALPN `http/1.1`); `server_name` is the name to verify, or
+    /// `None` to verify the host connected to (kubelets: their address).
+    Tls {
+        /// Roots, client certificate, verification (built by the server crate).
+        config: Arc<rustls::ClientConfig>,
+        /// Name to verify instead of the host.
+        server_name: Option<ServerName<'static>>,
+    },
+    /// Plain HTTP (`--deprecated-kubelet-completely-insecure`).
+    Plain,
+}
+
+/// Everything [`run`] needs besides the engine and the API service.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Bind address and `--secure-port`.
+    pub listen: SocketAddr,
+    /// The serving certificate, ALPN `http/1.1`, TLS 1.2+, client certificates requested
+    /// but optional.
+    pub server_tls: Arc<rustls::ServerConfig>,
+    /// How kubelets are reached.
+    pub kubelet_transport: ClientTransport,
+    /// How the apiserver is reached (its address is in `client`).
+    pub apiserver_transport: ClientTransport,
+    /// Serving limits and timeouts (handshake, header read, idle).
+    pub server: ServerConfig,
+    /// Outgoing requests: apiserver address, tokens, user agent, limits, pooling.
+    pub client: ClientConfig,
+    /// Connections served at once; more are closed on accept.
+    pub max_connections: usize,
+    /// How long in-flight requests may take to finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// Binds `config.listen` and serves until `shutdown` resolves; see [`run_on`].
+pub async fn run<S>(
+    config: RuntimeConfig,
+    engine: Engine,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    S: Service + Clone + Send + 'static,
+{
+    let listener = TcpListener::bind(config.listen).await?;
+    run_on(listener, config, engine, service, shutdown).await
+}
+
+/// Serves the API on `listener` with `service` (one clone per connection; the server
+/// passes a [`metrics_core::driver::ApiService`] over `engine.reader()`) and drives
+/// `engine`, until `shutdown` resolves. Then it stops accepting, begins the engine's
+/// shutdown (`/readyz` fails), lets connections finish what they are answering for up
+/// to `config.shutdown_grace`, stops the engine and returns.
+///
+/// Create the engine with [`now`] so that its clock and this adapter's agree.
+pub async fn run_on<S>(
+    listener: TcpListener,
+    config: RuntimeConfig,
+    engine: Engine,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    S: Service + Clone + Send + 'static,
+{
+    // Dropping this sender (here, or with this future) starts draining everywhere.
+    let (start_draining, draining) = channel::bounded::<()>(1);
+    let draining = Draining(draining);
+    let connector = Arc::new(conn::Connector {
+        kubelet: config.kubelet_transport.clone(),
+        apiserver: config.apiserver_transport.clone(),
+    });
+    let engine = EngineDriver::new(engine, config.client.clone());
+    let engine_task = driver::run_engine(engine, connector, draining.clone());
+    let engine_task = smol::spawn(AssertUnwindSafe(engine_task).catch_unwind());
+
+    let mut conns = listen::accept_until(listener, &config, service, draining, shutdown).await;
+    drop(start_draining);
+    let drained = async {
+        for conn in &mut conns {
+            conn.await;
+        }
+    };
+    if timeout(config.shutdown_grace, drained).await.is_none() {
+        conns.retain(|conn| !conn.is_finished());
+        tracing::warn!(
+            open = conns.len(),
+            "shutdown grace period over; closing connections"
+        );
+    }
+    for conn in conns {
+        conn.cancel().await;
+    }
+    // Cancelling the engine task drops its request tasks, which cancels them. It only
+    // ends by itself by panicking.
+    match engine_task.cancel().await {
+        Some(Err(_panic)) => Err(io::Error::other("the engine task panicked")),
+        _ => Ok(()),
+    }
+}
+
+/// Set once shutdown begins (its sender is dropped); connections and the engine task
+/// watch it, as runtime-tokio's `Phase::Draining`.
+#[derive(Debug, Clone)]
+struct Draining(channel::Receiver<()>);
+
+impl Draining {
+    fn started(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    async fn wait(&self) {
+        let _ = self.0.recv().await;
+    }
+}
+
+/// The adapter's clock origin: the first reading in the process.
+fn origin() -> std::time::Instant {
+    static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(std::time::Instant::now)
+}
+
+/// The monotonic time as the core counts it (create the [`Engine`] with it).
+pub fn now() -> Instant {
+    Instant::from_nanos(u64::try_from(origin().elapsed().as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The wall-clock time as the core counts it.
+pub fn wall() -> Timestamp {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    Timestamp::from_unix_nanos(nanos)
+}
+
+/// Sleeps until the core instant `at`, or forever for `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at.and_then(|at| origin().checked_add(at.since_origin())) {
+        Some(at) => {
+            Timer::at(at).await;
+        }
+        None if at.is_some() => {
+            Timer::after(Duration::from_secs(86_400)).await;
+        }
+        None => future::pending().await,
+    }
+}
+
+/// `fut`'s output, or `None` when `limit` passes first.
+async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    future::or(async { Some(fut.await) }, async {
+        Timer::after(limit).await;
+        None
+    })
+    .await
+}
+
+/// `fut`'s output, or `None` once the core instant `at` passes.
+async fn until<T>(at: Option<Instant>, fut: impl Future<Output = T>) -> Option<T> {
+    future::or(async { Some(fut.await) }, async {
+        sleep_until(at).await;
+        None
+    })
+    .await
+}

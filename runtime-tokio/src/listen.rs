@@ -107,7 +107,16 @@ async fn serve<S: Service>(
             let _ = tokio::time::timeout(conn.linger(), linger).await;
             return;
         }
+        // Shutdown first, then timers, then reads: a request completing at the moment
+        // shutdown begins must be answered with `Connection: close`, whatever the order
+        // in which the events became ready.
         tokio::select! {
+            biased;
+            _ = phase.changed(), if !draining => {
+                draining = true;
+                conn.begin_shutdown(now());
+            }
+            () = sleep_until(conn.poll_timeout()) => conn.handle_timeout(now()),
             read = stream.read(&mut buf), if !eof => match read {
                 Ok(0) => {
                     eof = true;
@@ -116,11 +125,6 @@ async fn serve<S: Service>(
                 Ok(n) => conn.feed(now(), &buf[..n]),
                 Err(_) => return,
             },
-            () = sleep_until(conn.poll_timeout()) => conn.handle_timeout(now()),
-            _ = phase.changed(), if !draining => {
-                draining = true;
-                conn.begin_shutdown(now());
-            }
         }
     }
 }

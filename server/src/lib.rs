@@ -51,3 +51,4 @@ pub(crate) mod test_support {
         }
     }
 }
+pub mod run;

@@ -1,16 +1,39 @@
-//! The `metrics-server` binary. Until the server issue lands it only reports its version.
+//! The `metrics-server` binary: upstream's flags, then the server (or the demo).
+
+use metrics_server::flags::{self, Mode};
+use metrics_server::{logging, run};
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        None | Some("--version") | Some("version") => {
-            println!("metrics-server {}", env!("CARGO_PKG_VERSION"));
+    let (options, warnings) = match flags::parse(std::env::args()) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            // One line naming the flag and the reason, as upstream prints it.
+            let code = e.exit_code();
+            if code == 0 {
+                println!("{e}");
+            } else {
+                eprintln!("Error: {e}");
+            }
+            std::process::exit(code);
         }
-        Some(other) => {
-            eprintln!(
-                "metrics-server: unknown argument {other:?} (only --version is implemented yet)"
-            );
-            std::process::exit(2);
-        }
+    };
+    if options.show_version {
+        println!("metrics-server {}", flags::VERSION);
+        return;
+    }
+    if let Err(e) = logging::init(&options.logging) {
+        eprintln!("Error: {e}");
+        std::process::exit(1);
+    }
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let result = match &options.mode {
+        Mode::Serve => run::prepare(&options).and_then(|prepared| run::run_prepared(prepared, run::termination_signal())),
+        Mode::Demo(_) => Err(run::RunError("the demo cluster is not built yet".into())),
+    };
+    if let Err(e) = result {
+        eprintln!("Error: {e}");
+        std::process::exit(1);
     }
 }
