@@ -29,7 +29,8 @@ fn main() {
         tracing::warn!("{warning}");
     }
     let result = match &options.mode {
-        Mode::Serve => run::prepare(&options).and_then(|prepared| run::run_prepared(prepared, run::termination_signal())),
+        Mode::Serve => run::prepare(&options)
+            .and_then(|prepared| run::run_prepared(prepared, run::termination_signal())),
         Mode::Demo(_) => Err(run::RunError("the demo cluster is not built yet".into())),
     };
     if let Err(e) = result {
