@@ -617,7 +617,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_spread_over_the_upstream_window_and_respect_concurrency() {
+    fn section_5_3_requests_spread_over_the_upstream_window_and_respect_concurrency() {
         let cfg = Config {
             max_in_flight: 3,
             ..config()
@@ -636,7 +636,7 @@ mod tests {
     }
 
     #[test]
-    fn summary_fallback_after_404_is_remembered() {
+    fn section_5_4_summary_fallback_after_404_is_remembered() {
         let mut s = Scheduler::new(config(), 1);
         s.start(ms(0));
         s.begin_cycle(ms(0), vec![target("old")], Vec::new(), Timestamp::default());
@@ -671,7 +671,7 @@ mod tests {
     }
 
     #[test]
-    fn failures_are_per_node() {
+    fn section_5_5_failures_are_per_node() {
         let mut s = Scheduler::new(config(), 3);
         s.start(ms(0));
         s.begin_cycle(
@@ -720,7 +720,7 @@ mod tests {
     }
 
     #[test]
-    fn ticks_stay_on_the_grid_and_skip_missed_ones() {
+    fn section_5_2_ticks_stay_on_the_grid_and_skip_missed_ones() {
         let mut s = Scheduler::new(config(), 1);
         s.start(ms(0));
         s.begin_cycle(ms(0), Vec::new(), Vec::new(), Timestamp::default());

@@ -198,7 +198,7 @@ mod tests {
     ];
 
     #[test]
-    fn preference_order_not_address_order() {
+    fn section_5_4_preference_order_not_address_order() {
         let n = node(ADDRS, 0, None);
         let t = resolve(
             &n,
@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn no_match_error_text() {
+    fn section_5_4_no_match_error_text() {
         let n = node(&[("Hostname", "h")], 0, None);
         let err = resolve(&n, &cfg(&["InternalIP", "ExternalIP"], 10250, false)).expect_err("none");
         assert_eq!(
@@ -236,7 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn status_port_versus_flag() {
+    fn section_5_4_status_port_versus_flag() {
         let types = ["InternalIP"];
         let n = node(ADDRS, 10255, None);
         assert_eq!(
@@ -267,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_in_brackets() {
+    fn section_5_4_ipv6_in_brackets() {
         let n = node(&[("InternalIP", "fd00::1")], 0, None);
         let t = resolve(&n, &cfg(&["InternalIP"], 10250, false)).expect("ok");
         assert_eq!(t.host, "fd00::1");
@@ -279,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn annotation_path() {
+    fn section_5_4_annotation_path() {
         let types = ["Hostname"];
         let n = node(ADDRS, 0, Some("/metrics/nodes/node-1/metrics/resource"));
         let t = resolve(&n, &cfg(&types, 10247, false)).expect("ok");
