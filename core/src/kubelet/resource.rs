@@ -376,6 +376,15 @@ impl<'a> Accumulator<'a> {
             kubelet_scrape_error: self.scrape_error,
             ..NodeBatch::default()
         };
+        let name_bytes: usize = containers
+            .iter()
+            .map(|((n, ns, p), _)| n.len() + ns.len() + p.len())
+            .sum();
+        batch.names.reserve(name_bytes);
+        batch.containers.reserve(containers.len());
+        batch
+            .pods
+            .reserve(self.pods.entries.len().max(containers.len() / 2));
         let mut rest = containers.as_slice();
         while let Some(((_, ns, pod), _)) = rest.first() {
             let len = rest
@@ -449,6 +458,15 @@ struct Labels<'a> {
 /// stamps samples that carry no timestamp.
 pub fn decode(body: &[u8], default_time: Timestamp) -> Result<NodeBatch, DecodeError> {
     let mut acc = Accumulator::default();
+    // Size the entry lists once instead of growing them line by line: a kubelet prints
+    // each container in about four families and each pod in three.
+    let lines = memchr::memchr_iter(b'\n', body).count();
+    acc.containers.entries.reserve(lines / 6);
+    acc.containers.raw.reserve(lines / 6);
+    acc.containers.sorted.reserve(lines / 6);
+    acc.pods.entries.reserve(lines / 10);
+    acc.pods.raw.reserve(lines / 10);
+    acc.pods.sorted.reserve(lines / 10);
     // Validating the whole body once is far cheaper than validating every token; only a
     // body with invalid UTF-8 somewhere is checked line by line, where it is an error
     // unless it sits in a plain comment.
