@@ -5,6 +5,7 @@
 //! The runtime adapter crates and the `metrics-server` binary drive it.
 
 pub mod api;
+pub mod auth;
 pub mod cluster;
 pub mod driver;
 pub mod engine;

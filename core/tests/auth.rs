@@ -1,0 +1,1373 @@
+//! Authentication and authorization (spec 5, 4.5, conformance cases 53–60) with real
+//! certificates generated here by rcgen.
+
+use http::header::{HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, StatusCode};
+use metrics_core::auth::authn::{AUTHENTICATED_GROUP, CREDENTIAL_ID_KEY};
+use metrics_core::auth::configmap::{
+    AuthenticationOptions, ExtensionAuthentication, Lookup, RequestHeaderOptions,
+};
+use metrics_core::auth::response::{forbidden_status, internal_error_response};
+use metrics_core::auth::{
+    Authenticator, AuthnConfig, AuthnOutcome, AuthnRequest, AuthzConfig, AuthzOutcome, CaBundle,
+    Gate, GateOutcome, GateRequest, Identity, RequestAttributes, RequestHeaderConfig, TokenHash,
+    TokenVerdict,
+};
+use metrics_core::time::{Instant, Timestamp};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const V: &str = "/apis/metrics.k8s.io/v1beta1";
+
+fn wall() -> Timestamp {
+    Timestamp::from_unix_secs(1_750_000_000)
+}
+
+fn at(secs: u64) -> Instant {
+    Instant::from_nanos(1_000_000_000 * (1000 + secs))
+}
+
+// ---------------------------------------------------------------------------------------
+// Certificates
+// ---------------------------------------------------------------------------------------
+
+/// A CA that can issue client certificates.
+struct Ca {
+    pem: String,
+    der: Vec<u8>,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+fn dn(cn: &str, org: Option<&str>) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    if let Some(o) = org {
+        dn.push(DnType::OrganizationName, o);
+    }
+    dn
+}
+
+fn ca_params(cn: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name = dn(cn, None);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::CrlSign,
+    ];
+    params
+}
+
+impl Ca {
+    fn new(cn: &str) -> Ca {
+        let key = KeyPair::generate().expect("key");
+        let params = ca_params(cn);
+        let cert = params.self_signed(&key).expect("self-signed");
+        Ca {
+            pem: cert.pem(),
+            der: cert.der().to_vec(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// An intermediate CA signed by this one: (its DER, the intermediate).
+    fn intermediate(&self, cn: &str) -> Ca {
+        let key = KeyPair::generate().expect("key");
+        let params = ca_params(cn);
+        let cert = params.signed_by(&key, &self.issuer).expect("signed");
+        Ca {
+            pem: cert.pem(),
+            der: cert.der().to_vec(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    fn bundle(&self) -> CaBundle {
+        CaBundle::parse(self.pem.as_bytes()).expect("CA bundle")
+    }
+
+    /// A client certificate (DER) for `cn` in organization `org`.
+    fn client(&self, cn: &str, org: Option<&str>) -> Vec<u8> {
+        self.client_with(cn, org, |_| {})
+    }
+
+    fn client_with(
+        &self,
+        cn: &str,
+        org: Option<&str>,
+        edit: impl FnOnce(&mut CertificateParams),
+    ) -> Vec<u8> {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name = dn(cn, org);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        edit(&mut params);
+        params
+            .signed_by(&key, &self.issuer)
+            .expect("signed")
+            .der()
+            .to_vec()
+    }
+}
+
+/// The cluster's PKI: a request-header (front-proxy) CA and a separate client CA.
+struct Pki {
+    front_proxy_ca: Ca,
+    client_ca: Ca,
+    /// The aggregator's certificate, CN `front-proxy-client`.
+    proxy_cert: Vec<u8>,
+}
+
+fn pki() -> Pki {
+    let front_proxy_ca = Ca::new("front-proxy-ca");
+    let client_ca = Ca::new("kubernetes");
+    let proxy_cert = front_proxy_ca.client("front-proxy-client", None);
+    Pki {
+        front_proxy_ca,
+        client_ca,
+        proxy_cert,
+    }
+}
+
+impl Pki {
+    /// The aggregator's chain.
+    fn proxy(&self) -> &[Vec<u8>] {
+        std::slice::from_ref(&self.proxy_cert)
+    }
+
+    /// As kube-apiserver publishes it: allowed names `["front-proxy-client"]`, the
+    /// standard headers, `X-Remote-Uid` too.
+    fn request_header(&self) -> RequestHeaderConfig {
+        RequestHeaderConfig {
+            client_ca: self.front_proxy_ca.bundle(),
+            allowed_names: vec!["front-proxy-client".into()],
+            username_headers: vec!["X-Remote-User".into()],
+            uid_headers: vec!["X-Remote-Uid".into()],
+            group_headers: vec!["X-Remote-Group".into()],
+            extra_header_prefixes: vec!["X-Remote-Extra-".into()],
+        }
+    }
+
+    fn authn(&self) -> AuthnConfig {
+        AuthnConfig {
+            request_header: Some(self.request_header()),
+            client_ca: Some(self.client_ca.bundle()),
+            ..AuthnConfig::default()
+        }
+    }
+
+    fn gate(&self) -> Gate {
+        Gate::new(self.authn(), AuthzConfig::default()).expect("gate")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------
+
+fn parts(method: Method, uri: &str, headers: &[(&str, &str)]) -> Parts {
+    let mut builder = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(()).expect("request").into_parts().0
+}
+
+fn get(uri: &str, headers: &[(&str, &str)]) -> Parts {
+    parts(Method::GET, uri, headers)
+}
+
+struct Checked {
+    outcome: GateOutcome,
+    body: Vec<u8>,
+}
+
+fn check(gate: &Gate, parts: &Parts, certificates: &[Vec<u8>], now: Instant) -> Checked {
+    let mut body = Vec::new();
+    let request = GateRequest {
+        parts,
+        certificates,
+        wall: wall(),
+    };
+    let outcome = gate.check(&request, now, &mut body);
+    Checked { outcome, body }
+}
+
+impl Checked {
+    fn identity(self) -> Identity {
+        match self.outcome {
+            GateOutcome::Proceed(identity) => identity,
+            other => panic!("expected Proceed, got {other:?}"),
+        }
+    }
+
+    fn sar(self) -> metrics_core::auth::SarRequest {
+        match self.outcome {
+            GateOutcome::NeedsSubjectAccessReview(sar) => sar,
+            other => panic!("expected a SubjectAccessReview, got {other:?}"),
+        }
+    }
+
+    fn token_review(self) -> metrics_core::auth::TokenReviewRequest {
+        match self.outcome {
+            GateOutcome::NeedsTokenReview(review) => review,
+            other => panic!("expected a TokenReview, got {other:?}"),
+        }
+    }
+
+    /// (status, headers, body) of a refusal.
+    fn refused(self) -> (StatusCode, http::HeaderMap, String) {
+        match self.outcome {
+            GateOutcome::Refuse(refusal) => (
+                refusal.response.status(),
+                refusal.response.headers().clone(),
+                String::from_utf8(self.body).expect("utf-8"),
+            ),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+}
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).expect("JSON")
+}
+
+const ALLOW: &[u8] = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","status":{"allowed":true}}"#;
+const DENY: &[u8] = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","status":{"allowed":false}}"#;
+
+const UNAUTHORIZED: &str = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"Unauthorized\",\"reason\":\"Unauthorized\",\"code\":401}\n";
+
+/// Runs the gate, answering reviews with `sar_answer`, and returns the final outcome and
+/// the number of SubjectAccessReviews sent.
+fn check_with_sar(
+    gate: &mut Gate,
+    parts: &Parts,
+    certificates: &[Vec<u8>],
+    now: Instant,
+    sar_answer: &[u8],
+) -> (Checked, usize) {
+    let mut reviews = 0;
+    loop {
+        let checked = check(gate, parts, certificates, now);
+        match checked.outcome {
+            GateOutcome::NeedsSubjectAccessReview(sar) => {
+                reviews += 1;
+                assert!(reviews < 3, "review loop");
+                gate.complete_sar(&sar.key, Ok(sar_answer), now);
+            }
+            _ => return (checked, reviews),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Conformance cases
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn api_case_53_anonymous_list_nodes_denied() {
+    let mut gate = pki().gate();
+    let req = get(&format!("{V}/nodes"), &[]);
+    let sar = check(&gate, &req, &[], at(0)).sar();
+    let spec = &json(&sar.body)["spec"];
+    assert_eq!(spec["user"], "system:anonymous");
+    assert_eq!(
+        spec["groups"],
+        serde_json::json!(["system:unauthenticated"])
+    );
+    assert_eq!(spec["resourceAttributes"]["verb"], "list");
+    gate.complete_sar(&sar.key, Ok(DENY), at(0));
+    let (status, headers, body) = check(&gate, &req, &[], at(0)).refused();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(
+        body,
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"nodes.metrics.k8s.io is forbidden: User \\\"system:anonymous\\\" cannot list resource \\\"nodes\\\" in API group \\\"metrics.k8s.io\\\" at the cluster scope\",\"reason\":\"Forbidden\",\"details\":{\"group\":\"metrics.k8s.io\",\"kind\":\"nodes\"},\"code\":403}\n"
+    );
+}
+
+#[test]
+fn api_case_54_anonymous_health_endpoints_need_no_review() {
+    let gate = pki().gate();
+    for path in [
+        "/livez",
+        "/readyz",
+        "/healthz",
+        "/healthz?verbose",
+        "/readyz?exclude=log",
+    ] {
+        for method in [Method::GET, Method::POST, Method::HEAD] {
+            let identity = check(&gate, &parts(method, path, &[]), &[], at(0)).identity();
+            assert!(identity.is_anonymous(), "{path}");
+        }
+    }
+    // Sub-paths and trailing slashes are not exact matches.
+    for path in ["/readyz/ping", "/livez/", "/healthzz"] {
+        let sar = check(&gate, &get(path, &[]), &[], at(0)).sar();
+        assert_eq!(
+            json(&sar.body)["spec"]["nonResourceAttributes"]["path"],
+            path.to_owned()
+        );
+    }
+}
+
+#[test]
+fn api_case_55_non_resource_forbidden_message() {
+    let mut gate = pki().gate();
+    let req = get("/readyz/metric-storage-ready", &[]);
+    let sar = check(&gate, &req, &[], at(0)).sar();
+    assert_eq!(
+        json(&sar.body)["spec"]["nonResourceAttributes"],
+        serde_json::json!({"path": "/readyz/metric-storage-ready", "verb": "get"})
+    );
+    gate.complete_sar(&sar.key, Ok(DENY), at(0));
+    let (status, headers, body) = check(&gate, &req, &[], at(0)).refused();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let doc = json(body.as_bytes());
+    assert_eq!(
+        doc["message"],
+        "forbidden: User \"system:anonymous\" cannot get path \"/readyz/metric-storage-ready\""
+    );
+    assert_eq!(doc["details"], serde_json::json!({}));
+    assert_eq!(doc["code"], 403);
+}
+
+#[test]
+fn api_case_56_rejected_token_is_401_and_cached() {
+    let mut gate = pki().gate();
+    let req = get(
+        &format!("{V}/nodes"),
+        &[("authorization", "Bearer s3cr3t-token")],
+    );
+    let review = check(&gate, &req, &[], at(0)).token_review();
+    assert_eq!(review.token_hash, TokenHash::of("s3cr3t-token"));
+    assert_eq!(
+        String::from_utf8(review.body.clone()).expect("utf-8"),
+        "{\"kind\":\"TokenReview\",\"apiVersion\":\"authentication.k8s.io/v1\",\"metadata\":{},\"spec\":{\"token\":\"s3cr3t-token\"},\"status\":{\"user\":{}}}\n"
+    );
+    assert!(
+        !format!("{review:?}").contains("s3cr3t"),
+        "Debug redacts the token"
+    );
+    let verdict = gate.complete_token_review(
+        &review.token_hash,
+        Ok(br#"{"kind":"TokenReview","status":{"authenticated":false}}"#),
+        at(0),
+    );
+    assert_eq!(verdict, TokenVerdict::Rejected);
+    let (status, headers, body) = check(&gate, &req, &[], at(0)).refused();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body, UNAUTHORIZED);
+    assert!(headers.get("x-content-type-options").is_none());
+    // Within the 10 s TTL: answered from the cache, no second review.
+    let (status, _, body) = check(&gate, &req, &[], at(9)).refused();
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+    );
+    assert_eq!(gate.authenticator.cached_tokens(), 1);
+    // After it: reviewed again.
+    check(&gate, &req, &[], at(11)).token_review();
+}
+
+#[test]
+fn api_case_56_token_user_from_review_and_cache() {
+    let mut gate = pki().gate();
+    let req = get(
+        &format!("{V}/namespaces/team/pods"),
+        &[("authorization", "bearer tok")],
+    );
+    let review = check(&gate, &req, &[], at(0)).token_review();
+    gate.complete_token_review(
+        &review.token_hash,
+        Ok(br#"{"status":{"authenticated":true,"user":{"username":"system:serviceaccount:team:hpa","uid":"42","groups":["system:serviceaccounts"],"extra":{"authentication.kubernetes.io/pod-name":["hpa-0"]}}}}"#),
+        at(0),
+    );
+    let sar = check(&gate, &req, &[], at(1)).sar();
+    let spec = &json(&sar.body)["spec"];
+    assert_eq!(spec["user"], "system:serviceaccount:team:hpa");
+    assert_eq!(spec["uid"], "42");
+    assert_eq!(
+        spec["groups"],
+        serde_json::json!(["system:serviceaccounts", "system:authenticated"])
+    );
+    assert_eq!(
+        spec["extra"],
+        serde_json::json!({"authentication.kubernetes.io/pod-name": ["hpa-0"]})
+    );
+    gate.complete_sar(&sar.key, Ok(ALLOW), at(1));
+    let identity = check(&gate, &req, &[], at(2)).identity();
+    assert_eq!(identity.name, "system:serviceaccount:team:hpa");
+    // Both caches still answer at 10 s, neither at 12 s.
+    check(&gate, &req, &[], at(10)).identity();
+    check(&gate, &req, &[], at(12)).token_review();
+}
+
+#[test]
+fn api_case_57_front_proxy_cn_not_allowed_is_401() {
+    let pki = pki();
+    let gate = pki.gate();
+    let intruder = pki.front_proxy_ca.client("intruder", None);
+    let req = get(&format!("{V}/nodes"), &[("x-remote-user", "admin")]);
+    let (status, _, body) = check(&gate, &req, std::slice::from_ref(&intruder), at(0)).refused();
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+    );
+    // The reason, for the log.
+    let authn = Authenticator::new(pki.authn());
+    let outcome = authn.authenticate(
+        &AuthnRequest {
+            certificates: &[intruder],
+            headers: &req.headers,
+            wall: wall(),
+        },
+        at(0),
+    );
+    let AuthnOutcome::Unauthorized(e) = outcome else {
+        panic!("unauthorized, got {outcome:?}")
+    };
+    assert_eq!(
+        e.errors[0],
+        "x509: subject with cn=intruder is not in the allowed list"
+    );
+    assert_eq!(
+        e.errors[1],
+        "verifying certificate failed: x509: certificate signed by unknown authority"
+    );
+}
+
+#[test]
+fn api_case_57_front_proxy_from_untrusted_ca_is_401() {
+    let pki = pki();
+    let rogue = Ca::new("front-proxy-ca");
+    let forged = rogue.client("front-proxy-client", None);
+    let headers = [
+        ("x-remote-user", "admin"),
+        ("x-remote-group", "system:masters"),
+    ];
+    let req = get(&format!("{V}/nodes"), &headers);
+    // Without a client CA too, the error still wins over anonymous.
+    let config = AuthnConfig {
+        client_ca: None,
+        ..pki.authn()
+    };
+    let gate = Gate::new(config, AuthzConfig::default()).expect("gate");
+    let (status, _, body) = check(&gate, &req, std::slice::from_ref(&forged), at(0)).refused();
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+    );
+    let (status, _, _) = check(&pki.gate(), &req, &[forged], at(0)).refused();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn api_case_58_front_proxy_headers_without_certificate_are_ignored() {
+    let mut gate = pki().gate();
+    let req = get(
+        &format!("{V}/nodes"),
+        &[
+            ("x-remote-user", "admin"),
+            ("x-remote-group", "system:masters"),
+        ],
+    );
+    let sar = check(&gate, &req, &[], at(0)).sar();
+    let spec = &json(&sar.body)["spec"];
+    assert_eq!(spec["user"], "system:anonymous");
+    assert_eq!(
+        spec["groups"],
+        serde_json::json!(["system:unauthenticated"])
+    );
+    gate.complete_sar(&sar.key, Ok(DENY), at(0));
+    let (status, _, body) = check(&gate, &req, &[], at(0)).refused();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body.contains(r#"User \"system:anonymous\" cannot list resource"#),
+        "{body}"
+    );
+}
+
+#[test]
+fn api_case_58_client_ca_user_ignores_front_proxy_headers() {
+    let pki = pki();
+    let gate = pki.gate();
+    let cert = pki.client_ca.client("alice", Some("system:masters"));
+    let req = get(V, &[("x-remote-user", "admin")]);
+    let identity = check(&gate, &req, &[cert], at(0)).identity();
+    assert_eq!(identity.name, "alice");
+}
+
+#[test]
+fn api_case_59_system_masters_allowed_without_review() {
+    let pki = pki();
+    let gate = pki.gate();
+    let req = get(
+        V,
+        &[
+            ("x-remote-user", "system:kube-aggregator"),
+            ("x-remote-group", "system:masters"),
+        ],
+    );
+    let identity = check(&gate, &req, pki.proxy(), at(0)).identity();
+    assert_eq!(identity.name, "system:kube-aggregator");
+    assert_eq!(identity.groups, vec!["system:masters", AUTHENTICATED_GROUP]);
+    // Resource requests too.
+    let req = get(
+        &format!("{V}/namespaces/x/pods?watch=true"),
+        &[
+            ("x-remote-user", "system:kube-aggregator"),
+            ("x-remote-group", "system:masters"),
+        ],
+    );
+    check(&gate, &req, pki.proxy(), at(0)).identity();
+}
+
+#[test]
+fn api_case_60_subject_access_review_carries_every_attribute() {
+    let pki = pki();
+    let gate = pki.gate();
+    let req = get(
+        &format!("{V}/namespaces/team/pods/web"),
+        &[
+            ("x-remote-user", "jane"),
+            ("x-remote-group", "dev"),
+            ("x-remote-group", "qa"),
+        ],
+    );
+    let sar = check(&gate, &req, pki.proxy(), at(0)).sar();
+    assert_eq!(
+        String::from_utf8(sar.body.clone()).expect("utf-8"),
+        "{\"kind\":\"SubjectAccessReview\",\"apiVersion\":\"authorization.k8s.io/v1\",\"metadata\":{},\"spec\":{\"resourceAttributes\":{\"namespace\":\"team\",\"verb\":\"get\",\"group\":\"metrics.k8s.io\",\"version\":\"v1beta1\",\"resource\":\"pods\",\"name\":\"web\"},\"user\":\"jane\",\"groups\":[\"dev\",\"qa\",\"system:authenticated\"]},\"status\":{\"allowed\":false}}\n"
+    );
+    // uid, extra (keys lower-cased and percent-decoded, values in order), selectors.
+    let req = get(
+        &format!(
+            "{V}/pods?labelSelector=app%3Dweb&fieldSelector=metadata.namespace!%3Dkube-system"
+        ),
+        &[
+            ("x-remote-user", "jane"),
+            ("x-remote-uid", "u-1"),
+            ("x-remote-extra-Scopes", "a"),
+            ("X-Remote-Extra-scopes", "b"),
+            ("x-remote-extra-example.com%2Fteam", "blue"),
+        ],
+    );
+    let sar = check(&gate, &req, pki.proxy(), at(0)).sar();
+    let spec = &json(&sar.body)["spec"];
+    assert_eq!(
+        spec,
+        &serde_json::json!({
+            "resourceAttributes": {
+                "verb": "list",
+                "group": "metrics.k8s.io",
+                "version": "v1beta1",
+                "resource": "pods",
+                "fieldSelector": {"requirements": [
+                    {"key": "metadata.namespace", "operator": "NotIn", "values": ["kube-system"]}
+                ]},
+                "labelSelector": {"requirements": [
+                    {"key": "app", "operator": "In", "values": ["web"]}
+                ]}
+            },
+            "user": "jane",
+            "groups": ["system:authenticated"],
+            "extra": {"example.com/team": ["blue"], "scopes": ["a", "b"]},
+            "uid": "u-1"
+        })
+    );
+    // A list narrowed to one name is authorized for that name.
+    let req = get(
+        &format!("{V}/nodes?fieldSelector=metadata.name%3Dnode1"),
+        &[("x-remote-user", "jane")],
+    );
+    let sar = check(&gate, &req, pki.proxy(), at(0)).sar();
+    assert_eq!(
+        json(&sar.body)["spec"]["resourceAttributes"]["name"],
+        "node1"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Front proxy, client certificates, tokens
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn front_proxy_user_allowed_then_cached_then_reviewed_again() {
+    let pki = pki();
+    let mut gate = pki.gate();
+    let certs = [pki.proxy_cert.clone()];
+    let req = get(&format!("{V}/nodes/node1"), &[("x-remote-user", "jane")]);
+    let (checked, reviews) = check_with_sar(&mut gate, &req, &certs, at(0), ALLOW);
+    assert_eq!(reviews, 1);
+    assert_eq!(checked.identity().name, "jane");
+    let (checked, reviews) = check_with_sar(&mut gate, &req, &certs, at(10), ALLOW);
+    assert_eq!(reviews, 0, "authorized answers cached for 10 s");
+    checked.identity();
+    let (_, reviews) = check_with_sar(&mut gate, &req, &certs, at(11), ALLOW);
+    assert_eq!(reviews, 1);
+}
+
+#[test]
+fn front_proxy_user_denied_with_reason() {
+    let pki = pki();
+    let mut gate = pki.gate();
+    let certs = [pki.proxy_cert.clone()];
+    let req = get(
+        &format!("{V}/namespaces/default/pods/web"),
+        &[("x-remote-user", "jane")],
+    );
+    let denied = br#"{"status":{"allowed":false,"reason":"RBAC: role \"x\" not found"}}"#;
+    let (checked, reviews) = check_with_sar(&mut gate, &req, &certs, at(0), denied);
+    assert_eq!(reviews, 1);
+    let (status, headers, body) = checked.refused();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let doc = json(body.as_bytes());
+    assert_eq!(
+        doc["message"],
+        "pods.metrics.k8s.io \"web\" is forbidden: User \"jane\" cannot get resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"default\": RBAC: role \"x\" not found"
+    );
+    assert_eq!(
+        doc["details"],
+        serde_json::json!({"name": "web", "group": "metrics.k8s.io", "kind": "pods"})
+    );
+    // Denials are cached for 10 s too.
+    let (_, reviews) = check_with_sar(&mut gate, &req, &certs, at(10), denied);
+    assert_eq!(reviews, 0);
+}
+
+#[test]
+fn front_proxy_without_user_header_falls_through() {
+    let pki = pki();
+    let certs = [pki.proxy_cert.clone()];
+    let req = get(V, &[("x-remote-group", "system:masters")]);
+    // Not a client-CA certificate either: that error makes it 401.
+    let (status, _, _) = check(&pki.gate(), &req, &certs, at(0)).refused();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Without a client CA nothing applies: anonymous.
+    let config = AuthnConfig {
+        client_ca: None,
+        ..pki.authn()
+    };
+    let gate = Gate::new(config, AuthzConfig::default()).expect("gate");
+    let sar = check(&gate, &req, &certs, at(0)).sar();
+    assert_eq!(json(&sar.body)["spec"]["user"], "system:anonymous");
+}
+
+#[test]
+fn front_proxy_header_rules() {
+    let pki = pki();
+    let mut config = pki.request_header();
+    config.allowed_names.clear();
+    config.username_headers = vec!["x-first".into(), "x-second".into()];
+    config.group_headers = vec!["x-g1".into(), "x-g2".into()];
+    let authn = Authenticator::new(AuthnConfig {
+        request_header: Some(config),
+        ..AuthnConfig::default()
+    });
+    let req = get(
+        V,
+        &[
+            ("x-first", ""),
+            ("x-second", "bob"),
+            ("x-g2", "b"),
+            ("x-g1", "a,c"),
+            ("x-g1", ""),
+            ("x-g1", "d"),
+            ("x-remote-user", "ignored"),
+        ],
+    );
+    // Any CN is allowed with an empty list.
+    let other = pki.front_proxy_ca.client("anything", None);
+    let outcome = authn.authenticate(
+        &AuthnRequest {
+            certificates: &[other],
+            headers: &req.headers,
+            wall: wall(),
+        },
+        at(0),
+    );
+    let identity = outcome.identity().expect("authenticated");
+    assert_eq!(identity.name, "bob");
+    assert_eq!(identity.groups, vec!["a,c", "d", "b", AUTHENTICATED_GROUP]);
+    assert!(identity.extra.is_empty());
+}
+
+#[test]
+fn front_proxy_user_named_anonymous_gets_no_authenticated_group() {
+    let pki = pki();
+    let gate = pki.gate();
+    let req = get(V, &[("x-remote-user", "system:anonymous")]);
+    let sar = check(&gate, &req, pki.proxy(), at(0)).sar();
+    let spec = &json(&sar.body)["spec"];
+    assert_eq!(spec["user"], "system:anonymous");
+    assert!(spec.get("groups").is_none());
+}
+
+#[test]
+fn client_ca_user_is_cn_with_o_groups() {
+    let pki = pki();
+    let gate = pki.gate();
+    let cert = pki.client_ca.client("alice", Some("dev-team"));
+    let identity = check(
+        &gate,
+        &get("/livez", &[]),
+        std::slice::from_ref(&cert),
+        at(0),
+    )
+    .identity();
+    assert_eq!(identity.name, "alice");
+    assert_eq!(identity.groups, vec!["dev-team", AUTHENTICATED_GROUP]);
+    let fingerprint: String = Sha256::digest(&cert)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        identity.extra[CREDENTIAL_ID_KEY],
+        vec![format!("X509SHA256={fingerprint}")]
+    );
+    // In the review as well.
+    let sar = check(&gate, &get(&format!("{V}/nodes"), &[]), &[cert], at(0)).sar();
+    let spec = &json(&sar.body)["spec"];
+    assert_eq!(spec["user"], "alice");
+    assert_eq!(
+        spec["groups"],
+        serde_json::json!(["dev-team", "system:authenticated"])
+    );
+    assert_eq!(
+        spec["extra"][CREDENTIAL_ID_KEY],
+        serde_json::json!([format!("X509SHA256={fingerprint}")])
+    );
+}
+
+#[test]
+fn client_certificate_through_an_intermediate() {
+    let root = Ca::new("root");
+    let intermediate = root.intermediate("intermediate");
+    let leaf = intermediate.client("carol", Some("ops"));
+    let authn = Authenticator::new(AuthnConfig {
+        client_ca: Some(root.bundle()),
+        ..AuthnConfig::default()
+    });
+    let headers = http::HeaderMap::new();
+    let authenticate = |chain: &[Vec<u8>]| {
+        authn.authenticate(
+            &AuthnRequest {
+                certificates: chain,
+                headers: &headers,
+                wall: wall(),
+            },
+            at(0),
+        )
+    };
+    let identity = authenticate(&[leaf.clone(), intermediate.der.clone()])
+        .identity()
+        .expect("verified through the intermediate");
+    assert_eq!(identity.name, "carol");
+    assert!(matches!(
+        authenticate(&[leaf]),
+        AuthnOutcome::Unauthorized(_)
+    ));
+}
+
+#[test]
+fn client_certificate_problems_are_401_not_anonymous() {
+    let pki = pki();
+    let gate = pki.gate();
+    let req = get("/livez", &[]);
+    let expired = pki.client_ca.client_with("old", None, |p| {
+        p.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    });
+    let server_only = pki.client_ca.client_with("srv", None, |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    });
+    let stranger = Ca::new("kubernetes").client("alice", None);
+    for chain in [
+        vec![expired],
+        vec![server_only],
+        vec![stranger],
+        vec![b"garbage".to_vec()],
+        vec![Vec::new()],
+    ] {
+        let (status, _, body) = check(&gate, &req, &chain, at(0)).refused();
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+        );
+    }
+    // No common name: the client-certificate authenticator does not apply, so the
+    // request is anonymous — unless another authenticator reported an error, as the
+    // front-proxy one does for a certificate outside its CA.
+    let nameless = pki.client_ca.client_with("x", None, |p| {
+        p.distinguished_name = DistinguishedName::new();
+    });
+    let (status, _, _) = check(&gate, &req, std::slice::from_ref(&nameless), at(0)).refused();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let client_ca_only = Gate::new(
+        AuthnConfig {
+            request_header: None,
+            ..pki.authn()
+        },
+        AuthzConfig::default(),
+    )
+    .expect("gate");
+    assert!(
+        check(&client_ca_only, &req, &[nameless], at(0))
+            .identity()
+            .is_anonymous()
+    );
+}
+
+#[test]
+fn websocket_bearer_protocol() {
+    let mut gate = pki().gate();
+    // base64url("ws-token") without padding.
+    let req = get(
+        &format!("{V}/nodes"),
+        &[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            (
+                "sec-websocket-protocol",
+                "base64url.bearer.authorization.k8s.io.d3MtdG9rZW4, v4.channel.k8s.io",
+            ),
+        ],
+    );
+    let review = check(&gate, &req, &[], at(0)).token_review();
+    assert_eq!(review.token_hash, TokenHash::of("ws-token"));
+    gate.complete_token_review(
+        &review.token_hash,
+        Ok(br#"{"status":{"authenticated":true,"user":{"username":"wsuser"}}}"#),
+        at(0),
+    );
+    let sar = check(&gate, &req, &[], at(0)).sar();
+    assert_eq!(json(&sar.body)["spec"]["user"], "wsuser");
+    // The bearer protocol alone is refused.
+    let alone = get(
+        &format!("{V}/nodes"),
+        &[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            (
+                "sec-websocket-protocol",
+                "base64url.bearer.authorization.k8s.io.d3MtdG9rZW4",
+            ),
+        ],
+    );
+    let (status, _, _) = check(&gate, &alone, &[], at(0)).refused();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn token_review_failures_are_not_cached() {
+    let mut gate = pki().gate();
+    let req = get("/livez", &[("authorization", "Bearer t")]);
+    let review = check(&gate, &req, &[], at(0)).token_review();
+    let verdict = gate.complete_token_review(&review.token_hash, Err("connection refused"), at(0));
+    assert_eq!(verdict, TokenVerdict::Failed("connection refused".into()));
+    // The requests waiting on it are answered at that instant...
+    let (status, _, _) = check(&gate, &req, &[], at(0)).refused();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // ...later ones review again.
+    check(&gate, &req, &[], at(1)).token_review();
+    // `status.error` counts as a failure.
+    let verdict = gate.complete_token_review(
+        &review.token_hash,
+        Ok(br#"{"status":{"authenticated":false,"error":"webhook down"}}"#),
+        at(1),
+    );
+    assert_eq!(verdict, TokenVerdict::Failed("webhook down".into()));
+    check(&gate, &req, &[], at(2)).token_review();
+}
+
+#[test]
+fn non_bearer_authorization_is_not_a_token() {
+    let gate = pki().gate();
+    for value in ["Basic YTpi", "Bearer", "Bearer  double-space", "token"] {
+        let req = get("/livez", &[("authorization", value)]);
+        assert!(
+            check(&gate, &req, &[], at(0)).identity().is_anonymous(),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn tokens_ignored_without_token_review_and_anonymous_can_be_disabled() {
+    let pki = pki();
+    let config = AuthnConfig {
+        token_review: false,
+        ..pki.authn()
+    };
+    let gate = Gate::new(config, AuthzConfig::default()).expect("gate");
+    let req = get("/livez", &[("authorization", "Bearer t")]);
+    assert!(check(&gate, &req, &[], at(0)).identity().is_anonymous());
+    let config = AuthnConfig {
+        anonymous: false,
+        ..pki.authn()
+    };
+    let gate = Gate::new(config, AuthzConfig::default()).expect("gate");
+    let (status, _, _) = check(&gate, &get("/livez", &[]), &[], at(0)).refused();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn token_cache_is_bounded() {
+    let mut authn = Authenticator::new(AuthnConfig {
+        cache_capacity: 16,
+        ..AuthnConfig::default()
+    });
+    for i in 0..100 {
+        let hash = TokenHash::of(&format!("token-{i}"));
+        authn.complete_token_review(&hash, Ok(br#"{"status":{"authenticated":false}}"#), at(i));
+    }
+    assert_eq!(authn.cached_tokens(), 16);
+}
+
+// ---------------------------------------------------------------------------------------
+// Authorization
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn authorizer_failure_is_500_text_and_not_cached() {
+    let mut gate = pki().gate();
+    let req = get(&format!("{V}/nodes?limit=500"), &[("audit-id", "abc")]);
+    let sar = check(&gate, &req, &[], at(0)).sar();
+    let error = "subjectaccessreviews.authorization.k8s.io is forbidden: User \"system:serviceaccount:kube-system:metrics-server\" cannot create resource \"subjectaccessreviews\" in API group \"authorization.k8s.io\" at the cluster scope";
+    let outcome = gate.complete_sar(&sar.key, Err(error), at(0));
+    assert_eq!(outcome, AuthzOutcome::Failed(error.into()));
+    let (status, headers, body) = check(&gate, &req, &[], at(0)).refused();
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(headers["audit-id"], "abc");
+    assert_eq!(
+        body,
+        format!("Internal Server Error: \"{V}/nodes?limit=500\": {error}\n")
+    );
+    check(&gate, &req, &[], at(1)).sar();
+    // A contradictory answer is a failure too.
+    let outcome = gate.complete_sar(
+        &sar.key,
+        Ok(br#"{"status":{"allowed":true,"denied":true}}"#),
+        at(1),
+    );
+    assert_eq!(
+        outcome,
+        AuthzOutcome::Failed(
+            "webhook subject access review returned both allow and deny response".into()
+        )
+    );
+}
+
+#[test]
+fn forbidden_message_escapes_the_user_controlled_part() {
+    let attrs = RequestAttributes::new(&Method::GET, &format!("{V}/namespaces/a&b/pods/<w>"), None)
+        .expect("attributes");
+    let status = forbidden_status(&attrs, "<eve & mallory>", "because <x>");
+    assert_eq!(
+        status.message,
+        "pods.metrics.k8s.io \"<w>\" is forbidden: User \"&lt;eve &amp; mallory&gt;\" cannot get resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"a&amp;b\": because <x>"
+    );
+    let attrs = RequestAttributes::new(&Method::POST, "/metrics", None).expect("attributes");
+    assert_eq!(
+        forbidden_status(&attrs, "u\"q", "").message,
+        "forbidden: User \"u\\\"q\" cannot post path \"/metrics\""
+    );
+    let mut body = Vec::new();
+    internal_error_response("/x?a=<b>", "e&f", &mut body);
+    assert_eq!(
+        body,
+        b"Internal Server Error: \"/x?a=&lt;b&gt;\": e&amp;f\n"
+    );
+}
+
+#[test]
+fn forbidden_status_is_negotiated() {
+    let mut gate = pki().gate();
+    let req = get(&format!("{V}/nodes"), &[("accept", "application/yaml")]);
+    let (checked, _) = check_with_sar(&mut gate, &req, &[], at(0), DENY);
+    let (status, headers, body) = checked.refused();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["content-type"], "application/yaml");
+    assert!(body.starts_with("apiVersion: v1\n"), "{body}");
+    let req = get(&format!("{V}/nodes"), &[("user-agent", "curl/8.0")]);
+    let (checked, _) = check_with_sar(&mut gate, &req, &[], at(0), DENY);
+    let (_, headers, body) = checked.refused();
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(body.starts_with("{\n  \"kind\": \"Status\""), "{body}");
+    let req = get(&format!("{V}/nodes"), &[("accept", "text/html")]);
+    let (checked, _) = check_with_sar(&mut gate, &req, &[], at(0), DENY);
+    let (status, _, body) = checked.refused();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body.starts_with("{\n"),
+        "indented JSON when nothing is acceptable"
+    );
+}
+
+#[test]
+fn request_info_errors_come_first() {
+    let gate = pki().gate();
+    let req = get(&format!("{V}/watch"), &[("authorization", "Bearer t")]);
+    let (status, _, body) = check(&gate, &req, &[], at(0)).refused();
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        body,
+        format!(
+            "Internal Server Error: \"{V}/watch\": failed to create RequestInfo: unable to determine kind and namespace from url, {V}/watch\n"
+        )
+    );
+    let (status, _, body) = check(&gate, &get("/bad%zz", &[]), &[], at(0)).refused();
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::BAD_REQUEST, "400 Bad Request")
+    );
+}
+
+#[test]
+fn custom_always_allow_paths_and_no_review() {
+    let gate = Gate::new(
+        AuthnConfig::default(),
+        AuthzConfig {
+            always_allow_paths: vec!["/metrics".into(), "/debug/*".into()],
+            subject_access_review: false,
+            ..AuthzConfig::default()
+        },
+    )
+    .expect("gate");
+    check(&gate, &get("/metrics", &[]), &[], at(0)).identity();
+    check(&gate, &get("/debug/pprof/heap", &[]), &[], at(0)).identity();
+    // Resource requests never match a path rule; undecided ones are denied.
+    let (status, _, _) = check(&gate, &get("/livez", &[]), &[], at(0)).refused();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        Gate::new(
+            AuthnConfig::default(),
+            AuthzConfig {
+                always_allow_paths: vec!["/a*/b".into()],
+                ..AuthzConfig::default()
+            }
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn strip_headers_removes_credentials() {
+    let pki = pki();
+    let authn = Authenticator::new(pki.authn());
+    let mut req = get(
+        V,
+        &[
+            ("authorization", "Bearer t"),
+            ("x-remote-user", "a"),
+            ("x-remote-uid", "1"),
+            ("x-remote-group", "g"),
+            ("x-remote-extra-k", "v"),
+            ("accept", "application/json"),
+        ],
+    );
+    authn.strip_headers(&mut req.headers);
+    let left: Vec<&str> = req.headers.keys().map(HeaderName::as_str).collect();
+    assert_eq!(left, vec!["accept"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings (spec 5.3)
+// ---------------------------------------------------------------------------------------
+
+fn configmap(pki: &Pki, allowed: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"},
+        "data": {
+            "client-ca-file": pki.client_ca.pem,
+            "requestheader-allowed-names": allowed,
+            "requestheader-client-ca-file": pki.front_proxy_ca.pem,
+            "requestheader-extra-headers-prefix": "[\"X-Remote-Extra-\"]",
+            "requestheader-group-headers": "[\"X-Remote-Group\"]",
+            "requestheader-username-headers": "[\"X-Remote-User\"]"
+        }
+    }))
+    .expect("json")
+}
+
+#[test]
+fn configmap_settings_authenticate_the_aggregator() {
+    let pki = pki();
+    let cm = configmap(&pki, "[\"front-proxy-client\"]");
+    let opts = AuthenticationOptions::default();
+    assert!(opts.needs_lookup());
+    let sources = opts.resolve(Some(Lookup::Found(&cm))).expect("resolved");
+    assert!(sources.warnings.is_empty(), "{:?}", sources.warnings);
+    let rh = sources.request_header.clone().expect("request header");
+    assert_eq!(rh.allowed_names, vec!["front-proxy-client"]);
+    assert!(rh.uid_headers.is_empty());
+    assert_eq!(rh.client_ca, pki.front_proxy_ca.bundle());
+    let gate = Gate::new(
+        AuthnConfig {
+            request_header: sources.request_header,
+            client_ca: sources.client_ca,
+            ..AuthnConfig::default()
+        },
+        AuthzConfig::default(),
+    )
+    .expect("gate");
+    let req = get(
+        V,
+        &[
+            ("X-Remote-User", "system:kube-aggregator"),
+            ("X-Remote-Group", "system:masters"),
+        ],
+    );
+    check(&gate, &req, pki.proxy(), at(0)).identity();
+    let alice = pki.client_ca.client("alice", None);
+    assert_eq!(
+        check(&gate, &get("/livez", &[]), &[alice], at(0))
+            .identity()
+            .name,
+        "alice"
+    );
+}
+
+#[test]
+fn configmap_lookup_decisions() {
+    let pki = pki();
+    let opts = AuthenticationOptions::default();
+    // NotFound: silently nothing.
+    let sources = opts.resolve(Some(Lookup::NotFound)).expect("ok");
+    assert!(sources.request_header.is_none() && sources.client_ca.is_none());
+    // Forbidden: a start-up error...
+    let forbidden = "configmaps \"extension-apiserver-authentication\" is forbidden: User \"system:serviceaccount:kube-system:metrics-server\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"";
+    let err = opts
+        .resolve(Some(Lookup::Failed(forbidden)))
+        .expect_err("fails");
+    assert_eq!(
+        err.to_string(),
+        format!("unable to load configmap based request-header-client-ca-file: {forbidden}")
+    );
+    // ...unless tolerated.
+    let tolerant = AuthenticationOptions {
+        tolerate_lookup_failure: true,
+        ..AuthenticationOptions::default()
+    };
+    let sources = tolerant
+        .resolve(Some(Lookup::Failed(forbidden)))
+        .expect("tolerated");
+    assert!(sources.request_header.is_none());
+    assert_eq!(sources.warnings.len(), 1);
+    // Undecodable header lists are lookup failures too.
+    let bad = configmap(&pki, "front-proxy-client");
+    assert!(opts.resolve(Some(Lookup::Found(&bad))).is_err());
+    assert!(tolerant.resolve(Some(Lookup::Found(&bad))).is_ok());
+    // Skipped: no lookup, nothing from the cluster.
+    let skip = AuthenticationOptions {
+        skip_lookup: true,
+        ..AuthenticationOptions::default()
+    };
+    assert!(!skip.needs_lookup());
+    assert_eq!(skip.resolve(None).expect("ok").request_header, None);
+    // Flags win and take the flag defaults for headers; with both flags no lookup.
+    let flags = AuthenticationOptions {
+        client_ca_file: Some(pki.client_ca.pem.clone().into_bytes()),
+        request_header: Some(RequestHeaderOptions::with_defaults(
+            pki.front_proxy_ca.pem.clone().into_bytes(),
+        )),
+        ..AuthenticationOptions::default()
+    };
+    assert!(!flags.needs_lookup());
+    let sources = flags.resolve(None).expect("ok");
+    assert_eq!(
+        sources.request_header,
+        Some(RequestHeaderConfig::with_flag_defaults(
+            pki.front_proxy_ca.bundle()
+        ))
+    );
+    let broken = AuthenticationOptions {
+        client_ca_file: Some(b"nope".to_vec()),
+        ..AuthenticationOptions::default()
+    };
+    assert!(broken.resolve(Some(Lookup::NotFound)).is_err());
+    // Only the request-header flag: the client CA still comes from the ConfigMap.
+    let half = AuthenticationOptions {
+        request_header: flags.request_header.clone(),
+        ..AuthenticationOptions::default()
+    };
+    assert!(half.needs_lookup());
+    let cm = configmap(&pki, "[]");
+    let sources = half.resolve(Some(Lookup::Found(&cm))).expect("ok");
+    assert_eq!(sources.client_ca, Some(pki.client_ca.bundle()));
+    assert_eq!(
+        sources.request_header.expect("flags").username_headers,
+        vec!["x-remote-user"]
+    );
+}
+
+#[test]
+fn configmap_reader_edge_cases() {
+    let pki = pki();
+    let ext = ExtensionAuthentication::from_json(br#"{"data":{}}"#).expect("ok");
+    assert!(ext.client_ca.is_none() && ext.request_header.is_none());
+    assert_eq!(ext.warnings.len(), 2);
+    let ext = ExtensionAuthentication::from_json(br#"{"metadata":{}}"#).expect("ok");
+    assert!(ext.request_header.is_none());
+    let doc = serde_json::json!({"data": {
+        "requestheader-client-ca-file": pki.front_proxy_ca.pem,
+        "requestheader-allowed-names": "null",
+        "requestheader-username-headers": "",
+        "requestheader-uid-headers": "[\"X-Remote-Uid\"]",
+        "client-ca-file": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    }});
+    let ext =
+        ExtensionAuthentication::from_json(&serde_json::to_vec(&doc).expect("json")).expect("ok");
+    let rh = ext.request_header.expect("request header");
+    assert!(rh.allowed_names.is_empty() && rh.username_headers.is_empty());
+    assert_eq!(rh.uid_headers, vec!["X-Remote-Uid"]);
+    assert!(ext.client_ca.is_none(), "unusable bundle skipped");
+    assert_eq!(ext.warnings.len(), 1);
+    for bad in [
+        &b"["[..],
+        b"7",
+        br#"{"data":{"requestheader-group-headers":"[1]"}}"#,
+    ] {
+        assert!(ExtensionAuthentication::from_json(bad).is_err());
+    }
+}
+
+#[test]
+fn ca_bundles_from_pem_and_der() {
+    let a = Ca::new("a");
+    let b = Ca::new("b");
+    let both = format!(
+        "junk\n{}\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n{}",
+        a.pem, b.pem
+    );
+    let bundle = CaBundle::parse(both.as_bytes()).expect("bundle");
+    assert_eq!(bundle.len(), 2);
+    assert_eq!(bundle.certificates()[1], b.der);
+    assert_eq!(CaBundle::parse(&a.der).expect("der").len(), 1);
+    let leaf = b.client("x", None);
+    assert_eq!(
+        bundle
+            .verify(&[leaf], wall())
+            .expect("verified")
+            .common_name,
+        "x"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile input
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn hostile_input_never_panics() {
+    let pki = pki();
+    let mut gate = pki.gate();
+    let proxy = pki.proxy_cert.clone();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let header_values: [&[u8]; 8] = [
+        b"",
+        b"Bearer \xff\xfe",
+        b"\xc3(",
+        b"%zz%",
+        b"base64url.bearer.authorization.k8s.io.!!!",
+        b"base64url.bearer.authorization.k8s.io.//8, x",
+        b"a, b",
+        b"Bearer a b c",
+    ];
+    let header_names = [
+        "authorization",
+        "x-remote-user",
+        "x-remote-group",
+        "x-remote-extra-%zz",
+        "x-remote-extra-",
+        "sec-websocket-protocol",
+        "connection",
+        "upgrade",
+    ];
+    let paths = [
+        "/",
+        "//",
+        "/apis//",
+        "/apis/a/b/watch",
+        "/api/v1/proxy",
+        "/apis/a/b/c/d/e/f/g/h",
+        "/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=%3D&labelSelector=((((",
+        "/apis/metrics.k8s.io/v1beta1/pods?watch&watch=&limit=&fieldSelector=metadata.name%3D..",
+    ];
+    for round in 0..300u64 {
+        let mut builder = Request::builder()
+            .method(if round % 3 == 0 { "PATCH" } else { "GET" })
+            .uri(paths[(next() % paths.len() as u64) as usize]);
+        for _ in 0..(next() % 12) {
+            let name = header_names[(next() % header_names.len() as u64) as usize];
+            let value = header_values[(next() % header_values.len() as u64) as usize];
+            builder = builder.header(name, HeaderValue::from_bytes(value).expect("value"));
+        }
+        let req = builder.body(()).expect("request").into_parts().0;
+        let mut junk = proxy.clone();
+        let at_byte = (next() % junk.len() as u64) as usize;
+        junk[at_byte] ^= 0x5a;
+        junk.truncate(junk.len() - (next() % 40) as usize);
+        let chains = [
+            vec![],
+            vec![proxy.clone()],
+            vec![junk],
+            vec![proxy.clone(); 20],
+        ];
+        let chain = &chains[(next() % 4) as usize];
+        match check(&gate, &req, chain, at(round)).outcome {
+            GateOutcome::NeedsTokenReview(review) => {
+                gate.complete_token_review(&review.token_hash, Ok(b"\x00garbage"), at(round));
+            }
+            GateOutcome::NeedsSubjectAccessReview(sar) => {
+                gate.complete_sar(&sar.key, Ok(br#"{"status":{"reason":7}}"#), at(round));
+            }
+            GateOutcome::Proceed(_) | GateOutcome::Refuse(_) => {}
+        }
+    }
+    // Many group headers from a trusted proxy stay within the limits.
+    let mut builder = Request::builder().uri(V).header("x-remote-user", "u");
+    for i in 0..2000 {
+        builder = builder.header("x-remote-group", format!("g{i}"));
+    }
+    let req = builder.body(()).expect("request").into_parts().0;
+    let (status, _, _) = check(&gate, &req, pki.proxy(), at(0)).refused();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn large_review_answers_are_bounded() {
+    let mut authn = Authenticator::new(AuthnConfig::default());
+    let groups: Vec<String> = (0..5000).map(|i| format!("g{i}")).collect();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "status": {"authenticated": true, "user": {"username": "u", "groups": groups}}
+    }))
+    .expect("json");
+    let verdict = authn.complete_token_review(&TokenHash::of("t"), Ok(&body), at(0));
+    assert!(matches!(verdict, TokenVerdict::Failed(_)));
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    assert!(matches!(
+        authn.complete_token_review(&TokenHash::of("t"), Ok(&huge), at(0)),
+        TokenVerdict::Failed(_)
+    ));
+}
