@@ -104,13 +104,31 @@ pub enum Mode {
 }
 
 /// Flags of the `demo` subcommand.
+///
+/// The demo also has its own defaults for two server flags when they are not given:
+/// `--metric-resolution` [`DEMO_METRIC_RESOLUTION`] and `--kubelet-request-timeout`
+/// [`DEMO_KUBELET_REQUEST_TIMEOUT`] (already applied in [`Options`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoOptions {
     /// `--nodes` (default 3, at least 1).
     pub nodes: u32,
     /// `--pods-per-node` (default 10).
     pub pods_per_node: u32,
+    /// `--seed` (default 1): the simulated cluster's seed (names, rates, sizes).
+    pub seed: u64,
+    /// `--kubeconfig-out`: where to write the kubeconfig for kubectl (`None`: in the
+    /// demo's temporary directory).
+    pub kubeconfig_out: Option<PathBuf>,
+    /// `--exit-after`: stop by itself after this long (`None`: at Ctrl-C or SIGTERM).
+    pub exit_after: Option<Duration>,
 }
+
+/// `--metric-resolution` in the demo when not given (the server's default is 1m0s).
+pub const DEMO_METRIC_RESOLUTION: Duration = Duration::from_secs(10);
+
+/// `--kubelet-request-timeout` in the demo when not given (it must stay below 90% of the
+/// resolution; the fake kubelets are on loopback).
+pub const DEMO_KUBELET_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Kubelet client flags (kubelet-and-storage spec 5.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -477,6 +495,9 @@ const SPECS: &[Spec] = &[
 const DEMO_SPECS: &[Spec] = &[
     spec("nodes", Value, "3", "int", "Demo flags", "Number of simulated nodes."),
     spec("pods-per-node", Value, "10", "int", "Demo flags", "Number of simulated pods on each node."),
+    spec("seed", Value, "1", "int", "Demo flags", "Seed of the simulated cluster (names, usage rates, sizes)."),
+    spec("kubeconfig-out", Value, "", "string", "Demo flags", "Where to write the kubeconfig for kubectl (default: in the demo's temporary directory)."),
+    spec("exit-after", Value, "0s", "duration", "Demo flags", "Stop by itself after this long (0: run until Ctrl-C or SIGTERM)."),
 ];
 
 /// Upstream flags accepted for compatibility and ignored with a warning: Go runtime and
@@ -631,7 +652,7 @@ pub fn command() -> Command {
         cmd = cmd.arg(build_arg(s));
     }
     let mut demo = Command::new("demo")
-        .about("Run an embedded simulated cluster on loopback (kubectl top works against it)")
+        .about("Run an embedded simulated cluster on loopback (kubectl top works against it). Here --metric-resolution defaults to 10s and --kubelet-request-timeout to 5s.")
         .args_override_self(true);
     for s in DEMO_SPECS {
         demo = demo.arg(build_arg(s));
@@ -861,15 +882,24 @@ struct Conv<'m> {
 
 impl<'m> Conv<'m> {
     /// The matches holding `id`'s explicit value (globals may sit in the subcommand).
+    ///
+    /// Which matches define `id` comes from the flag tables, not from
+    /// `ArgMatches::try_contains_id`: that only rejects unknown ids in debug builds, so in
+    /// a release build every id would look defined in the root too.
     fn matches_for(&self, id: &str) -> &'m ArgMatches {
         if let Some(sub) = self.sub {
-            let in_sub = sub.try_contains_id(id).is_ok();
-            let in_root = self.root.try_contains_id(id).is_ok();
-            if in_sub && (!in_root || sub.value_source(id) == Some(ValueSource::CommandLine)) {
+            let demo_only = DEMO_SPECS.iter().any(|s| s.name == id);
+            let global = SPECS.iter().any(|s| s.name == id && s.global);
+            if demo_only || (global && sub.value_source(id) == Some(ValueSource::CommandLine)) {
                 return sub;
             }
         }
         self.root
+    }
+
+    /// Whether `id` was given on the command line (rather than defaulted).
+    fn explicit(&self, id: &str) -> bool {
+        self.matches_for(id).value_source(id) == Some(ValueSource::CommandLine)
     }
 
     fn raw(&self, id: &str) -> String {
@@ -1000,7 +1030,7 @@ fn convert(m: &ArgMatches, warnings: &mut Vec<String>) -> Result<(Options, RawCh
     };
 
     let show_version = c.bool("version");
-    let metric_resolution = c.duration("metric-resolution");
+    let mut metric_resolution = c.duration("metric-resolution");
     let kubeconfig = c.path("kubeconfig");
 
     let runtime_raw = c.raw("runtime");
@@ -1031,7 +1061,7 @@ fn convert(m: &ArgMatches, warnings: &mut Vec<String>) -> Result<(Options, RawCh
             DEFAULT_KUBELET_MAX_RESPONSE_BYTES
         }
     };
-    let kubelet = RawKubelet {
+    let mut kubelet = RawKubelet {
         port: kubelet_port,
         use_node_status_port: c.bool("kubelet-use-node-status-port"),
         preferred_address_types: c.list("kubelet-preferred-address-types"),
@@ -1107,9 +1137,30 @@ fn convert(m: &ArgMatches, warnings: &mut Vec<String>) -> Result<(Options, RawCh
             let pods = c.int("pods-per-node");
             let nodes = bounded_u32(&mut c, "nodes", nodes, 1, 100_000);
             let pods_per_node = bounded_u32(&mut c, "pods-per-node", pods, 0, 10_000);
+            let seed = c.int("seed");
+            let seed = u64::try_from(seed).unwrap_or_else(|_| {
+                let raw = c.raw("seed");
+                c.bad_value("seed", &raw, "must not be negative");
+                0
+            });
+            let exit_after = c.duration("exit-after");
+            if exit_after.as_nanos() < 0 {
+                let raw = c.raw("exit-after");
+                c.bad_value("exit-after", &raw, "must not be negative");
+            }
+            // The demo's own defaults: a fast scrape loop, kubelets on loopback.
+            if !c.explicit("metric-resolution") {
+                metric_resolution = GoDuration::from_std(DEMO_METRIC_RESOLUTION);
+            }
+            if !c.explicit("kubelet-request-timeout") {
+                kubelet.request_timeout = GoDuration::from_std(DEMO_KUBELET_REQUEST_TIMEOUT);
+            }
             Mode::Demo(DemoOptions {
                 nodes,
                 pods_per_node,
+                seed,
+                kubeconfig_out: c.path("kubeconfig-out"),
+                exit_after: Some(exit_after.to_std_saturating()).filter(|d| !d.is_zero()),
             })
         }
     };

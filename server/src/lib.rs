@@ -1,10 +1,13 @@
 //! Library half of the `metrics-server` binary: command-line flags, kubeconfig and
-//! in-cluster configuration, serving and client certificates, and logging setup.
+//! in-cluster configuration, serving and client certificates, logging setup, the wiring
+//! from flags to a running server, and the embedded demo cluster.
 
 pub mod certs;
+pub mod demo;
 pub mod flags;
 pub mod kubeconfig;
 pub mod logging;
+pub mod run;
 
 #[cfg(test)]
 pub(crate) mod test_support {
@@ -51,4 +54,3 @@ pub(crate) mod test_support {
         }
     }
 }
-pub mod run;

@@ -31,7 +31,7 @@ fn main() {
     let result = match &options.mode {
         Mode::Serve => run::prepare(&options)
             .and_then(|prepared| run::run_prepared(prepared, run::termination_signal())),
-        Mode::Demo(_) => Err(run::RunError("the demo cluster is not built yet".into())),
+        Mode::Demo(demo) => metrics_server::demo::run(&options, demo),
     };
     if let Err(e) = result {
         eprintln!("Error: {e}");

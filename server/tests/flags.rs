@@ -654,7 +654,10 @@ fn demo_subcommand() {
         o.mode,
         Mode::Demo(DemoOptions {
             nodes: 3,
-            pods_per_node: 10
+            pods_per_node: 10,
+            seed: 1,
+            kubeconfig_out: None,
+            exit_after: None,
         })
     );
     let o = ok(&[
@@ -670,7 +673,10 @@ fn demo_subcommand() {
         o.mode,
         Mode::Demo(DemoOptions {
             nodes: 50,
-            pods_per_node: 30
+            pods_per_node: 30,
+            seed: 1,
+            kubeconfig_out: None,
+            exit_after: None,
         })
     );
     // global flags also work before the subcommand
@@ -685,4 +691,62 @@ fn demo_subcommand() {
         r#"invalid argument "0" for "--nodes" flag: must be between 1 and 100000"#
     );
     assert_eq!(err(&["demo", "--bogus"]), "unknown flag: --bogus");
+}
+
+#[test]
+fn demo_flags_and_defaults() {
+    // The demo's own defaults for the scrape loop, unless given.
+    let o = ok(&["demo"]);
+    assert_eq!(o.metric_resolution, Duration::from_secs(10));
+    assert_eq!(o.kubelet.request_timeout, Duration::from_secs(5));
+    let o = ok(&[
+        "--kubelet-request-timeout=2s",
+        "demo",
+        "--metric-resolution=30s",
+    ]);
+    assert_eq!(o.metric_resolution, Duration::from_secs(30));
+    assert_eq!(o.kubelet.request_timeout, Duration::from_secs(2));
+    let o = ok(&["--metric-resolution=20s", "demo"]);
+    assert_eq!(o.metric_resolution, Duration::from_secs(20));
+    // Serving keeps upstream's defaults.
+    assert_eq!(ok(&[]).metric_resolution, Duration::from_secs(60));
+
+    let o = ok(&[
+        "demo",
+        "--seed=42",
+        "--kubeconfig-out",
+        "/tmp/kc",
+        "--exit-after=90s",
+    ]);
+    assert_eq!(
+        o.mode,
+        Mode::Demo(DemoOptions {
+            nodes: 3,
+            pods_per_node: 10,
+            seed: 42,
+            kubeconfig_out: Some(PathBuf::from("/tmp/kc")),
+            exit_after: Some(Duration::from_secs(90)),
+        })
+    );
+    // One demo flag leaves the others at their defaults (in release builds too, where
+    // clap does not check argument ids).
+    let o = ok(&["demo", "--seed", "9"]);
+    assert_eq!(
+        o.mode,
+        Mode::Demo(DemoOptions {
+            nodes: 3,
+            pods_per_node: 10,
+            seed: 9,
+            kubeconfig_out: None,
+            exit_after: None,
+        })
+    );
+    assert_eq!(
+        err(&["demo", "--seed=-1"]),
+        r#"invalid argument "-1" for "--seed" flag: must not be negative"#
+    );
+    assert_eq!(
+        err(&["demo", "--exit-after=soon"]),
+        r#"invalid argument "soon" for "--exit-after" flag: time: invalid duration "soon""#
+    );
 }

@@ -80,6 +80,11 @@ pub struct NodeObject {
     /// The `Ready` condition is `True` (else `False`).
     pub ready: bool,
     pub created: Timestamp,
+    /// `status.capacity` (resource name to quantity, e.g. `cpu` to `8`); not rendered
+    /// when empty.
+    pub capacity: BTreeMap<String, String>,
+    /// `status.allocatable` (what `kubectl top node` divides by); not rendered when empty.
+    pub allocatable: BTreeMap<String, String>,
 }
 
 impl NodeObject {
@@ -104,6 +109,8 @@ impl NodeObject {
             kubelet_port: KUBELET_PORT,
             ready: true,
             created: Timestamp::default(),
+            capacity: BTreeMap::new(),
+            allocatable: BTreeMap::new(),
         }
     }
 
@@ -1409,7 +1416,17 @@ fn write_object(out: &mut Vec<u8>, obj: &Object, rv: u64, metadata_only: bool, w
             }
             out.extend_from_slice(br#"],"daemonEndpoints":{"kubeletEndpoint":{"Port":"#);
             push_u64(out, u64::from(n.kubelet_port));
-            out.extend_from_slice(br#"}},"nodeInfo":{"kubeletVersion":"v1.31.0"}}}"#);
+            out.extend_from_slice(b"}}");
+            for (key, map) in [("capacity", &n.capacity), ("allocatable", &n.allocatable)] {
+                if map.is_empty() {
+                    continue;
+                }
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(b"\":");
+                push_string_map(out, map);
+            }
+            out.extend_from_slice(br#","nodeInfo":{"kubeletVersion":"v1.31.0"}}}"#);
         }
         Object::Pod(p) => {
             out.extend_from_slice(br#","spec":{"nodeName":"#);
@@ -1441,16 +1458,22 @@ fn meta_tail(
         }
         out.extend_from_slice(b",\"");
         out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(b"\":{");
-        for (i, (k, v)) in map.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            push_str(out, k);
-            out.push(b':');
-            push_str(out, v);
+        out.extend_from_slice(b"\":");
+        push_string_map(out, map);
+    }
+    out.push(b'}');
+}
+
+/// A JSON object of strings, in key order.
+fn push_string_map(out: &mut Vec<u8>, map: &BTreeMap<String, String>) {
+    out.push(b'{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        out.push(b'}');
+        push_str(out, k);
+        out.push(b':');
+        push_str(out, v);
     }
     out.push(b'}');
 }
@@ -1591,6 +1614,36 @@ mod tests {
         assert_eq!((status, v["reason"].as_str()), (404, Some("NotFound")));
         let (status, _) = complete(api.get("/apis/apps/v1/deployments", None));
         assert_eq!(status, 404);
+    }
+
+    #[test]
+    fn node_capacity_and_allocatable_only_when_set() {
+        let c = cluster();
+        let mut api = Apiserver::from_cluster(&c);
+        let name = c.nodes()[0].name.clone();
+        let path = format!("/api/v1/nodes/{name}");
+        let (_, v) = complete(api.get(&path, None));
+        assert!(v["status"].get("capacity").is_none());
+        assert!(v["status"].get("allocatable").is_none());
+
+        let mut node = api.node(&name).expect("the node").clone();
+        node.capacity = [("cpu", "8"), ("memory", "16Gi")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        node.allocatable = [("cpu", "7900m")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        assert!(api.upsert_node(node));
+        let (_, v) = complete(api.get(&path, None));
+        assert_eq!(
+            v["status"]["capacity"],
+            serde_json::json!({"cpu": "8", "memory": "16Gi"})
+        );
+        assert_eq!(
+            v["status"]["allocatable"],
+            serde_json::json!({"cpu": "7900m"})
+        );
+        assert_eq!(v["status"]["nodeInfo"]["kubeletVersion"], "v1.31.0");
     }
 
     #[test]

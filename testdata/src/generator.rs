@@ -123,6 +123,8 @@ pub struct Container {
     pub memory_base_bytes: u64,
     pub swap_bytes: u64,
     noise: u64,
+    /// No wobble: the working set stays at its base ([`Cluster::set_steady_memory`]).
+    steady_memory: bool,
 }
 
 impl Container {
@@ -144,8 +146,12 @@ impl Container {
         ))
     }
 
-    /// Working set at `t_ns`: the base plus 0..63 pages, changing every 10 s.
+    /// Working set at `t_ns`: the base plus 0..63 pages, changing every 10 s (just the
+    /// base when memory is held steady).
     fn memory(&self, t_ns: i64) -> u64 {
+        if self.steady_memory {
+            return self.memory_base_bytes;
+        }
         self.memory_base_bytes + PAGE * (wobble(self.noise, t_ns) % 64)
     }
 }
@@ -243,6 +249,8 @@ pub struct Node {
     /// then namespace, then pod name.
     series_order: Vec<(u32, u32)>,
     noise: u64,
+    /// No wobble ([`Cluster::set_steady_memory`]).
+    steady_memory: bool,
 }
 
 impl Node {
@@ -269,7 +277,8 @@ impl Node {
         survive_f64_seconds(raw)
     }
 
-    /// System memory, every container's base working set and pod overhead, plus a wobble.
+    /// System memory, every container's base working set and pod overhead, plus a wobble
+    /// (none when memory is held steady).
     fn memory(&self, t_ns: i64) -> u64 {
         let pods: u64 = self
             .pods
@@ -282,7 +291,12 @@ impl Node {
                         .sum::<u64>()
             })
             .sum();
-        self.system_memory_bytes + pods + PAGE * (wobble(self.noise, t_ns) % 256)
+        let extra = if self.steady_memory {
+            0
+        } else {
+            PAGE * (wobble(self.noise, t_ns) % 256)
+        };
+        self.system_memory_bytes + pods + extra
     }
 
     /// Starts a new CPU segment at `at_ns` with the current pod set's rate.
@@ -343,6 +357,8 @@ pub struct Cluster {
     app_hashes: Vec<String>,
     /// (namespace, name) of every pod, to keep generated names unique; never iterated.
     pod_names: HashSet<(String, String)>,
+    /// Working sets stay at their base ([`Cluster::set_steady_memory`]).
+    steady_memory: bool,
 }
 
 impl Cluster {
@@ -356,6 +372,7 @@ impl Cluster {
             next_node_serial: 0,
             app_hashes,
             pod_names: HashSet::with_capacity(spec.nodes * spec.pods_per_node),
+            steady_memory: false,
         };
         let epoch_ms = spec.epoch.unix_nanos().div_euclid(NS_PER_MS);
         for _ in 0..spec.nodes {
@@ -368,6 +385,22 @@ impl Cluster {
 
     pub fn spec(&self) -> &ClusterSpec {
         &self.spec
+    }
+
+    /// Holds every working set steady at its base (no 10-second wobble), for nodes and
+    /// containers present now and added later, so memory is the same at any sample time
+    /// (the demo and its end-to-end tests compare memory exactly). CPU is unaffected, and
+    /// nothing else changes: the same seed still gives the same names and rates.
+    pub fn set_steady_memory(&mut self, steady: bool) {
+        self.steady_memory = steady;
+        for node in &mut self.nodes {
+            node.steady_memory = steady;
+            for pod in &mut node.pods {
+                for c in &mut pod.containers {
+                    c.steady_memory = steady;
+                }
+            }
+        }
     }
 
     pub fn nodes(&self) -> &[Node] {
@@ -963,6 +996,7 @@ impl Cluster {
             cpu_segments: Vec::new(),
             series_order: Vec::new(),
             noise,
+            steady_memory: self.steady_memory,
         };
         node.rate_changed(boot_ms * NS_PER_MS);
         node.rebuild_series_order();
@@ -1016,6 +1050,7 @@ impl Cluster {
                 memory_base_bytes,
                 swap_bytes,
                 noise: self.rng.next_u64(),
+                steady_memory: self.steady_memory,
             });
         }
         containers.sort_by(|a, b| a.name.cmp(&b.name));
@@ -1668,6 +1703,50 @@ mod tests {
         let mut out = b"prefix".to_vec();
         c.render_resource(0, at(0), &mut out);
         assert!(out.starts_with(b"prefix# HELP "));
+    }
+
+    #[test]
+    fn steady_memory_is_the_base_at_any_time_and_changes_nothing_else() {
+        let wobbly = cluster(5);
+        let mut steady = cluster(5);
+        steady.set_steady_memory(true);
+        let added = steady.add_node(at(-600_000));
+        for (i, node) in steady.nodes().iter().enumerate() {
+            let base = |n: &Node| {
+                n.system_memory_bytes
+                    + n.pods()
+                        .iter()
+                        .map(|p| {
+                            p.overhead_memory_bytes
+                                + p.containers()
+                                    .iter()
+                                    .map(|c| c.memory_base_bytes)
+                                    .sum::<u64>()
+                        })
+                        .sum::<u64>()
+            };
+            for t in [at(0), at(10_000), at(123_456)] {
+                assert_eq!(steady.true_node_memory_bytes(i, t), base(node));
+                for (p, pod) in node.pods().iter().enumerate() {
+                    for (c, container) in pod.containers().iter().enumerate() {
+                        assert_eq!(
+                            steady.true_memory_bytes(i, p, c, t),
+                            container.memory_base_bytes
+                        );
+                    }
+                }
+            }
+            if i != added {
+                assert_eq!(node.name, wobbly.nodes()[i].name);
+                assert_eq!(node.cpu_nanocores(), wobbly.nodes()[i].cpu_nanocores());
+            }
+        }
+        // The wobble is real without the option.
+        let differs = (0..20).any(|k| {
+            wobbly.true_node_memory_bytes(0, at(0))
+                != wobbly.true_node_memory_bytes(0, at(k * 10_000))
+        });
+        assert!(differs);
     }
 
     #[test]
