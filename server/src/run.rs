@@ -50,6 +50,8 @@ pub struct Prepared {
     pub api: Arc<Api>,
     pub shutdown_grace: Duration,
     pub runtime: Runtime,
+    /// `--max-requests-inflight` (0: unlimited).
+    pub max_requests_inflight: usize,
 }
 
 impl fmt::Debug for Prepared {
@@ -177,6 +179,8 @@ pub fn prepare(options: &Options) -> Result<Prepared, RunError> {
         api,
         shutdown_grace: Duration::from_secs(30).max(options.serving.shutdown_delay),
         runtime: options.runtime,
+        max_requests_inflight: usize::try_from(options.serving.max_requests_inflight)
+            .unwrap_or(usize::MAX),
     })
 }
 
@@ -219,7 +223,8 @@ pub async fn run_tokio(prepared: Prepared, shutdown: Shutdown) -> Result<(), Run
         Arc::clone(&prepared.api),
         engine.reader(),
         prepared.engine_config.seed,
-    );
+    )
+    .with_max_inflight(prepared.max_requests_inflight);
     let config = RuntimeConfig {
         listen: prepared.listen,
         server_tls: Arc::clone(&prepared.server_tls),
@@ -257,7 +262,8 @@ pub async fn run_smol(prepared: Prepared, shutdown: Shutdown) -> Result<(), RunE
         Arc::clone(&prepared.api),
         engine.reader(),
         prepared.engine_config.seed,
-    );
+    )
+    .with_max_inflight(prepared.max_requests_inflight);
     let config = RuntimeConfig {
         listen: prepared.listen,
         server_tls: Arc::clone(&prepared.server_tls),

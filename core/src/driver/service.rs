@@ -2,7 +2,7 @@
 //! request, plus the `Audit-Id` the core cannot make up by itself.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use http::Response;
 use http::header::HeaderValue;
@@ -20,6 +20,35 @@ pub struct ApiService {
     api: Arc<Api>,
     reader: Reader,
     audit: Arc<AuditIds>,
+    inflight: Arc<Inflight>,
+}
+
+/// `--max-requests-inflight`: requests being answered at once, across connections.
+#[derive(Debug, Default)]
+struct Inflight {
+    current: AtomicUsize,
+    /// 0 means no limit, as upstream.
+    limit: usize,
+}
+
+/// Probes are never turned away: a busy server is not an unhealthy one.
+fn exempt_from_inflight_limit(path: &str) -> bool {
+    matches!(path, "/healthz" | "/livez" | "/readyz")
+}
+
+/// Upstream's answer beyond the in-flight limit: plain text, not a Status.
+fn too_many_requests(body: &mut Vec<u8>) -> Response<()> {
+    body.clear();
+    body.extend_from_slice(b"Too many requests, please try again later.\n");
+    let mut response = Response::new(());
+    *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 impl ApiService {
@@ -34,12 +63,43 @@ impl ApiService {
                 seed,
                 next: AtomicU64::new(0),
             }),
+            inflight: Arc::default(),
         }
+    }
+
+    /// Answers 429 (with `Retry-After: 1`) to requests beyond `limit` being answered at
+    /// once; 0 disables the limit. Health probes are exempt.
+    pub fn with_max_inflight(mut self, limit: usize) -> Self {
+        self.inflight = Arc::new(Inflight {
+            current: AtomicUsize::new(0),
+            limit,
+        });
+        self
+    }
+}
+
+/// Counts one request in flight until dropped.
+struct InflightGuard<'a>(&'a AtomicUsize);
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Service for ApiService {
     fn call(&mut self, request: &IncomingRequest<'_>, body: &mut Vec<u8>) -> Response<()> {
+        let inflight = Arc::clone(&self.inflight);
+        let _guard = if inflight.limit > 0 && !exempt_from_inflight_limit(request.parts.uri.path())
+        {
+            if inflight.current.fetch_add(1, Ordering::AcqRel) >= inflight.limit {
+                inflight.current.fetch_sub(1, Ordering::AcqRel);
+                return too_many_requests(body);
+            }
+            Some(InflightGuard(&inflight.current))
+        } else {
+            None
+        };
         let reading = self.reader.read(request.now);
         let metrics = self.reader.metrics();
         let observe = |seconds: f64| metrics.observe_freshness(seconds);
@@ -107,6 +167,68 @@ fn uuid_v4(hi: u64, lo: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn driver_requests_beyond_the_inflight_limit_get_429() {
+        let engine = crate::engine::Engine::new(
+            crate::engine::EngineConfig::new(std::time::Duration::from_secs(15), 1),
+            crate::time::Instant::from_nanos(0),
+        );
+        let api = Arc::new(Api::new(crate::api::dispatch::ApiConfig {
+            server_address: ":10250".into(),
+            version: Default::default(),
+            release: "v0.1.0".into(),
+        }));
+        let mut service = ApiService::new(api, engine.reader(), 1).with_max_inflight(2);
+        let peer = super::super::server::Peer::default();
+        let call = |service: &mut ApiService, path: &str| {
+            let parts = http::Request::builder()
+                .uri(path)
+                .body(())
+                .expect("request")
+                .into_parts()
+                .0;
+            let request = IncomingRequest {
+                parts: &parts,
+                body: &[],
+                peer: &peer,
+                now: crate::time::Instant::from_nanos(0),
+                wall: crate::time::Timestamp::from_unix_secs(1_700_000_000),
+            };
+            let mut body = Vec::new();
+            let head = service.call(&request, &mut body);
+            (head, body)
+        };
+        // Two requests still being answered elsewhere (other connections' tasks).
+        service.inflight.current.store(2, Ordering::SeqCst);
+        let (head, body) = call(&mut service, "/apis/metrics.k8s.io/v1beta1/nodes");
+        assert_eq!(head.status(), http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            head.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        assert_eq!(body, b"Too many requests, please try again later.\n");
+        assert_eq!(
+            service.inflight.current.load(Ordering::SeqCst),
+            2,
+            "a refused request is not counted"
+        );
+        // Probes are exempt; below the limit requests are served and uncounted after.
+        assert_ne!(
+            call(&mut service, "/livez").0.status(),
+            http::StatusCode::TOO_MANY_REQUESTS
+        );
+        service.inflight.current.store(1, Ordering::SeqCst);
+        assert_ne!(
+            call(&mut service, "/apis/metrics.k8s.io/v1beta1/nodes")
+                .0
+                .status(),
+            http::StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(service.inflight.current.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn driver_audit_ids_are_uuid_v4_and_seeded() {
