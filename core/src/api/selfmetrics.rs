@@ -641,7 +641,6 @@ fn parse_exponent(text: &[u8]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn go_float(v: f64) -> String {
         let mut out = Vec::new();
@@ -1053,64 +1052,6 @@ mod tests {
         let text = encoded(&m);
         assert!(!text.contains(LAST_REQUEST) && !text.contains(REQUEST_DURATION));
         assert!(text.contains(REQUEST_TOTAL));
-    }
-
-    #[test]
-    fn concurrent_freshness_observations_are_all_counted() {
-        const THREADS: usize = 4;
-        const PER_THREAD: usize = 20_000;
-        let m = Arc::new(SelfMetrics::new(RESOLUTION));
-        let workers: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let m = Arc::clone(&m);
-                std::thread::spawn(move || {
-                    let mut batch = FreshnessBatch::new();
-                    for i in 0..PER_THREAD {
-                        // Exactly representable values: the sum is exact in any order.
-                        let v = if (i + t) % 2 == 0 { 0.5 } else { 2.0 };
-                        if i % 4 == 0 {
-                            batch.observe(v);
-                        } else {
-                            m.observe_freshness(v);
-                        }
-                    }
-                    m.observe_freshness_batch(&batch);
-                })
-            })
-            .collect();
-        // The engine keeps updating and /metrics keeps printing meanwhile; every print
-        // must be internally consistent (+Inf bucket == _count, buckets non-decreasing).
-        for i in 0..200u64 {
-            m.observe_tick(Duration::from_millis(i));
-            let text = encoded(&m);
-            let fam = family(&text, FRESHNESS);
-            if fam.is_empty() {
-                continue;
-            }
-            let values: Vec<f64> = fam
-                .lines()
-                .filter(|l| l.contains("_bucket"))
-                .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-                .collect();
-            assert!(values.windows(2).all(|w| w[0] <= w[1]), "{fam}");
-            let count_line = fam
-                .lines()
-                .find(|l| l.contains("_count "))
-                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
-            assert_eq!(values.last().copied(), count_line, "{fam}");
-        }
-        for w in workers {
-            w.join().expect("worker thread panicked");
-        }
-        let total = THREADS * PER_THREAD;
-        let fam = family(&encoded(&m), FRESHNESS);
-        assert!(
-            fam.contains(&format!("_bucket{{le=\"1\"}} {}\n", total / 2)),
-            "{fam}"
-        );
-        assert!(fam.contains(&format!("_bucket{{le=\"+Inf\"}} {total}\n")));
-        assert!(fam.contains(&format!("_sum {}\n", (total / 2) as f64 * 2.5)));
-        assert!(fam.contains(&format!("_count {total}\n")));
     }
 
     #[test]
