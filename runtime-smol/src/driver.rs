@@ -67,9 +67,15 @@ pub(crate) async fn run_engine(
             sleep_until(deadline).await;
             Wake::Timer
         };
+        // A connection queued a review: send it now rather than at the next timer.
+        let review = async {
+            std::future::poll_fn(|cx| driver.poll_ready(cx)).await;
+            Wake::Timer
+        };
         // `or` is biased to its first future: a busy stream of reports must not keep
         // the engine from learning about the shutdown.
-        match future::or(drain, future::or(report, timer)).await {
+        let wake = future::or(drain, future::or(report, future::or(timer, review))).await;
+        match wake {
             Wake::Report(report) => {
                 // Take what is queued, up to a bound, before running the engine again.
                 let mut report = Some(report);

@@ -26,7 +26,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use metrics_core::driver::{ClientConfig, EngineDriver, ServerConfig, Service};
+use metrics_core::driver::{
+    ClientConfig, Completion, Delegation, EngineDriver, Exchange, Report, ServerConfig, Service,
+};
 use metrics_core::engine::Engine;
 use metrics_core::time::{Instant, Timestamp};
 use rustls_pki_types::ServerName;
@@ -61,6 +63,13 @@ pub struct RuntimeConfig {
     pub kubelet_transport: ClientTransport,
     /// How the apiserver is reached (its address is in `client`).
     pub apiserver_transport: ClientTransport,
+    /// How the apiserver reviewing tokens is reached (`client.authentication`).
+    pub authentication_transport: ClientTransport,
+    /// How the apiserver reviewing access is reached (`client.authorization`).
+    pub authorization_transport: ClientTransport,
+    /// Delegated authentication and authorization shared with the service: its reviews
+    /// are sent by the engine task.
+    pub delegation: Option<Arc<Delegation>>,
     /// Serving limits and timeouts (handshake, header read, idle).
     pub server: ServerConfig,
     /// Outgoing requests: apiserver address, tokens, user agent, limits, pooling.
@@ -108,8 +117,13 @@ where
     let connector = Arc::new(conn::Connector {
         kubelet: config.kubelet_transport.clone(),
         apiserver: config.apiserver_transport.clone(),
+        authentication: config.authentication_transport.clone(),
+        authorization: config.authorization_transport.clone(),
     });
-    let engine = EngineDriver::new(engine, config.client.clone());
+    let mut engine = EngineDriver::new(engine, config.client.clone());
+    if let Some(delegation) = &config.delegation {
+        engine = engine.with_delegation(Arc::clone(delegation));
+    }
     let engine_task = driver::run_engine(engine, connector, draining.clone());
     let engine_task = smol::spawn(AssertUnwindSafe(engine_task).catch_unwind());
 
@@ -151,6 +165,36 @@ impl Draining {
     async fn wait(&self) {
         let _ = self.0.recv().await;
     }
+}
+
+/// Reports one [`perform`] may queue.
+const PERFORM_QUEUE: usize = 8;
+
+/// Performs one request outside the engine (a start-up read, before [`run`]) over
+/// `transport`, giving up after `limit`. Returns its completions in order (none when
+/// it timed out).
+pub async fn perform(
+    exchange: Exchange,
+    transport: ClientTransport,
+    limit: Duration,
+) -> Vec<Completion> {
+    let connector = Arc::new(conn::Connector {
+        kubelet: transport.clone(),
+        apiserver: transport.clone(),
+        authentication: transport.clone(),
+        authorization: transport,
+    });
+    // A buffered exchange reports one completion and `Finished`: the queue never fills.
+    let (reports, inbox) = channel::bounded(PERFORM_QUEUE);
+    let run = conn::exchange(exchange, None, connector, reports);
+    let _ = self::timeout(limit, run).await;
+    let mut completions = Vec::new();
+    while let Ok(report) = inbox.try_recv() {
+        if let Report::Completion(completion) = report {
+            completions.push(completion);
+        }
+    }
+    completions
 }
 
 /// The adapter's clock origin: the first reading in the process.

@@ -68,6 +68,7 @@ where
 enum Event {
     Read(io::Result<usize>),
     Timeout,
+    Wake,
     Draining,
 }
 
@@ -130,6 +131,11 @@ async fn serve<S: Service>(
             sleep_until(deadline).await;
             Event::Timeout
         };
+        // A request waiting for a review may be answered now.
+        let wake = async {
+            std::future::poll_fn(|cx| conn.poll_wake(cx)).await;
+            Event::Wake
+        };
         let read = async {
             if eof {
                 future::pending().await
@@ -139,7 +145,8 @@ async fn serve<S: Service>(
         };
         // `or` is biased to its first future: begin draining before reading more (so the
         // answer announces the close), and enforce deadlines on a flooding client.
-        match future::or(drain, future::or(timer, read)).await {
+        let event = future::or(drain, future::or(timer, future::or(wake, read))).await;
+        match event {
             Event::Read(Ok(0)) => {
                 eof = true;
                 conn.feed_eof(now());
@@ -147,6 +154,7 @@ async fn serve<S: Service>(
             Event::Read(Ok(n)) => conn.feed(now(), &buf[..n]),
             Event::Read(Err(_)) => return,
             Event::Timeout => conn.handle_timeout(now()),
+            Event::Wake => {}
             Event::Draining => {
                 watching = false;
                 conn.begin_shutdown(now());

@@ -193,6 +193,10 @@ fn config(pki: &Pki, apiserver_port: u16) -> RuntimeConfig {
             config: client_tls(pki, true),
             server_name: Some(ServerName::try_from("localhost").unwrap()),
         },
+        // No delegated authentication here: these tests are about transport.
+        authentication_transport: ClientTransport::Plain,
+        authorization_transport: ClientTransport::Plain,
+        delegation: None,
         server: ServerConfig::DEFAULT,
         client,
         max_connections: 64,

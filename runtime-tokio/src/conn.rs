@@ -25,6 +25,8 @@ pub(crate) type Stream = Box<dyn Io>;
 pub(crate) struct Connector {
     pub(crate) kubelet: ClientTransport,
     pub(crate) apiserver: ClientTransport,
+    pub(crate) authentication: ClientTransport,
+    pub(crate) authorization: ClientTransport,
 }
 
 impl Connector {
@@ -34,6 +36,8 @@ impl Connector {
         let transport = match endpoint.upstream {
             Upstream::Kubelet => &self.kubelet,
             Upstream::Apiserver => &self.apiserver,
+            Upstream::Authentication => &self.authentication,
+            Upstream::Authorization => &self.authorization,
         };
         match transport {
             ClientTransport::Plain => Ok(Box::new(tcp)),

@@ -66,6 +66,8 @@ pub(crate) async fn run_engine(
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             () = sleep_until(driver.poll_timeout()) => {}
+            // A connection queued a review: send it now rather than at the next timer.
+            () = std::future::poll_fn(|cx| driver.poll_ready(cx)) => {}
             changed = phase.changed() => {
                 let current = *phase.borrow_and_update();
                 match (changed, current) {

@@ -20,7 +20,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use metrics_core::driver::{ClientConfig, EngineDriver, ServerConfig, Service};
+use metrics_core::driver::{
+    ClientConfig, Completion, Delegation, EngineDriver, Exchange, Report, ServerConfig, Service,
+};
 use metrics_core::engine::Engine;
 use metrics_core::time::{Instant, Timestamp};
 use rustls_pki_types::ServerName;
@@ -54,6 +56,13 @@ pub struct RuntimeConfig {
     pub kubelet_transport: ClientTransport,
     /// How the apiserver is reached (its address is in `client`).
     pub apiserver_transport: ClientTransport,
+    /// How the apiserver reviewing tokens is reached (`client.authentication`).
+    pub authentication_transport: ClientTransport,
+    /// How the apiserver reviewing access is reached (`client.authorization`).
+    pub authorization_transport: ClientTransport,
+    /// Delegated authentication and authorization shared with the service: its reviews
+    /// are sent by the engine task.
+    pub delegation: Option<Arc<Delegation>>,
     /// Serving limits and timeouts (handshake, header read, idle).
     pub server: ServerConfig,
     /// Outgoing requests: apiserver address, tokens, user agent, limits, pooling.
@@ -99,8 +108,13 @@ where
     let connector = Arc::new(conn::Connector {
         kubelet: config.kubelet_transport.clone(),
         apiserver: config.apiserver_transport.clone(),
+        authentication: config.authentication_transport.clone(),
+        authorization: config.authorization_transport.clone(),
     });
-    let engine = EngineDriver::new(engine, config.client.clone());
+    let mut engine = EngineDriver::new(engine, config.client.clone());
+    if let Some(delegation) = &config.delegation {
+        engine = engine.with_delegation(Arc::clone(delegation));
+    }
     let engine_task = tokio::spawn(driver::run_engine(engine, connector, phase_rx.clone()));
 
     let mut conns = listen::accept_until(listener, &config, service, phase_rx, shutdown).await;
@@ -118,6 +132,36 @@ where
     conns.shutdown().await;
     phase.send_replace(Phase::Stopped);
     engine_task.await.map_err(io::Error::other)
+}
+
+/// Reports one [`perform`] may queue.
+const PERFORM_QUEUE: usize = 8;
+
+/// Performs one request outside the engine (a start-up read, before [`run`]) over
+/// `transport`, giving up after `timeout`. Returns its completions in order (none when
+/// it timed out).
+pub async fn perform(
+    exchange: Exchange,
+    transport: ClientTransport,
+    timeout: Duration,
+) -> Vec<Completion> {
+    let connector = Arc::new(conn::Connector {
+        kubelet: transport.clone(),
+        apiserver: transport.clone(),
+        authentication: transport.clone(),
+        authorization: transport,
+    });
+    // A buffered exchange reports one completion and `Finished`: the queue never fills.
+    let (reports, mut inbox) = tokio::sync::mpsc::channel(PERFORM_QUEUE);
+    let run = conn::exchange(exchange, None, connector, reports);
+    let _ = tokio::time::timeout(timeout, run).await;
+    let mut completions = Vec::new();
+    while let Ok(report) = inbox.try_recv() {
+        if let Report::Completion(completion) = report {
+            completions.push(completion);
+        }
+    }
+    completions
 }
 
 /// Where the process is in its life; connections and the engine task watch it.

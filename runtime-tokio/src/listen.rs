@@ -117,6 +117,8 @@ async fn serve<S: Service>(
                 conn.begin_shutdown(now());
             }
             () = sleep_until(conn.poll_timeout()) => conn.handle_timeout(now()),
+            // A request waiting for a review may be answered now.
+            () = std::future::poll_fn(|cx| conn.poll_wake(cx)) => {}
             read = stream.read(&mut buf), if !eof => match read {
                 Ok(0) => {
                     eof = true;

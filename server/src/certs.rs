@@ -542,8 +542,9 @@ pub enum ClientCertMode {
     RequestOnly,
 }
 
-/// A client certificate verifier whose CA set can be replaced at run time. With no CA
-/// configured, no certificate is requested at all. Root hints are never sent (an
+/// A client certificate verifier whose CA set can be replaced at run time. In
+/// verify-if-given mode with no CA configured, no certificate is requested at all;
+/// request-only mode always asks. Root hints are never sent (an
 /// empty list lets every client present its certificate, which also survives a CA
 /// rotation the client has not seen yet).
 #[derive(Debug)]
@@ -631,8 +632,10 @@ impl ClientCaVerifier {
 }
 
 impl ClientCertVerifier for ClientCaVerifier {
+    /// Request-only asks every client (the CAs may arrive later, from the ConfigMap, and
+    /// the application checks chains itself); verify-if-given asks once a CA is set.
     fn offer_client_auth(&self) -> bool {
-        self.ca_count() > 0
+        self.mode == ClientCertMode::RequestOnly || self.ca_count() > 0
     }
 
     fn client_auth_mandatory(&self) -> bool {
@@ -1303,10 +1306,14 @@ mod tests {
             )
             .expect("server config");
 
-            // no CA configured: no certificate is requested, so none arrives
+            // no CA configured: verify-if-given requests no certificate, so none
+            // arrives; request-only asks anyway (the CAs may come from the ConfigMap)
             let (_, s) = connect(&config, &client_with(&user_cert, &user_key), "localhost")
                 .expect("handshake");
-            assert!(s.peer_certificates().is_none());
+            assert_eq!(
+                s.peer_certificates().is_some(),
+                mode == ClientCertMode::RequestOnly
+            );
 
             assert_eq!(
                 verifier
@@ -1349,11 +1356,14 @@ mod tests {
             // a bad bundle keeps the previous set
             assert!(verifier.set_ca_bundles(&[b"junk"]).is_err());
             assert_eq!(verifier.ca_count(), 2);
-            // removing every CA stops requesting certificates
+            // removing every CA stops requesting certificates (verify-if-given)
             assert_eq!(verifier.set_ca_bundles(&[]).ok(), Some(true));
             let (_, s) = connect(&config, &client_with(&user_cert, &user_key), "localhost")
                 .expect("handshake");
-            assert!(s.peer_certificates().is_none());
+            assert_eq!(
+                s.peer_certificates().is_some(),
+                mode == ClientCertMode::RequestOnly
+            );
         }
     }
 

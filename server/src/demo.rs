@@ -90,6 +90,8 @@ const FRONT_PROXY_CN: &str = "front-proxy-client";
 /// Where kube-apiserver publishes its client and front-proxy CAs for aggregated servers.
 const AUTHENTICATION_CONFIGMAP: &str =
     "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication";
+const TOKEN_REVIEW_PATH: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
+const SUBJECT_ACCESS_REVIEW_PATH: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
 /// Prints a line on stdout. A closed stdout (`demo | head`) is no reason to stop.
 macro_rules! say {
@@ -281,8 +283,13 @@ fn server_options(
     o.serving.cert_dir = files.dir.clone();
     o.serving.tls_cert_file = Some(files.serving_cert.clone());
     o.serving.tls_private_key_file = Some(files.serving_key.clone());
-    o.authentication.requestheader.client_ca_file = Some(files.front_proxy_ca.clone());
-    o.authentication.requestheader.allowed_names = vec![FRONT_PROXY_CN.to_owned()];
+    // Authentication settings come from the fake apiserver's ConfigMap, and reviews go to
+    // it, as in a cluster; the flags that would bypass either are reset.
+    o.authentication.kubeconfig = Some(files.server_kubeconfig.clone());
+    o.authorization.kubeconfig = Some(files.server_kubeconfig.clone());
+    o.authentication.requestheader.client_ca_file = None;
+    o.authentication.client_ca_file = None;
+    o.authentication.skip_lookup = false;
     let kubelet = &mut o.kubelet;
     kubelet.completely_insecure = false;
     kubelet.client_certificate = None;
@@ -447,10 +454,16 @@ struct User {
     groups: &'static [&'static str],
 }
 
+/// Not in `system:masters`: the server asks the fake apiserver (SubjectAccessReview)
+/// whether this user may read metrics.
 const ADMIN: User = User {
     name: "demo-admin",
-    groups: &["system:masters", "system:authenticated"],
+    groups: &[METRICS_VIEWERS, "system:authenticated"],
 };
+
+/// The group the fake apiserver's authorizer lets read metrics (as the
+/// `system:aggregated-metrics-reader` role would).
+const METRICS_VIEWERS: &str = "demo:metrics-viewers";
 
 const METRICS_SERVER: User = User {
     name: "system:serviceaccount:kube-system:metrics-server",
@@ -1126,6 +1139,12 @@ impl Handler for FakeApiserver {
                 }
             };
         }
+        if request.method() == Method::POST && path == TOKEN_REVIEW_PATH {
+            return self.review_token(request.body());
+        }
+        if request.method() == Method::POST && path == SUBJECT_ACCESS_REVIEW_PATH {
+            return review_access(request.body());
+        }
         if request.method() != Method::GET {
             return respond_status(
                 405,
@@ -1193,6 +1212,61 @@ impl Handler for FakeApiserver {
             }
         }
     }
+}
+
+impl FakeApiserver {
+    /// A TokenReview: the demo's two tokens are its two users; anything else is not
+    /// authenticated.
+    fn review_token(&self, body: &[u8]) -> Answer {
+        let token = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["spec"]["token"].as_str().map(str::to_owned));
+        let user = match token {
+            Some(t) if t == self.tokens.admin => Some(ADMIN),
+            Some(t) if t == self.tokens.metrics_server => Some(METRICS_SERVER),
+            _ => None,
+        };
+        let status = match user {
+            Some(user) => serde_json::json!({
+                "authenticated": true,
+                "user": {"username": user.name, "groups": user.groups},
+            }),
+            None => serde_json::json!({"authenticated": false}),
+        };
+        let review = serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "status": status,
+        });
+        respond_json(review.to_string())
+    }
+}
+
+/// A SubjectAccessReview: members of [`METRICS_VIEWERS`] may read metrics and GET any
+/// non-resource path (discovery, OpenAPI); nobody else may do anything.
+fn review_access(body: &[u8]) -> Answer {
+    let review: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let spec = &review["spec"];
+    let viewer = spec["groups"]
+        .as_array()
+        .is_some_and(|groups| groups.iter().any(|g| g == METRICS_VIEWERS));
+    let resource = &spec["resourceAttributes"];
+    let non_resource = &spec["nonResourceAttributes"];
+    let reads_metrics = resource["group"] == "metrics.k8s.io"
+        && matches!(resource["verb"].as_str(), Some("get" | "list" | "watch"));
+    let reads_path = non_resource["verb"] == "get";
+    let allowed = viewer && (reads_metrics || reads_path);
+    let status = if allowed {
+        serde_json::json!({"allowed": true, "reason": "demo: metrics viewers may read"})
+    } else {
+        serde_json::json!({"allowed": false})
+    };
+    let answer = serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "status": status,
+    });
+    respond_json(answer.to_string())
 }
 
 /// The ConfigMap kube-apiserver publishes for aggregated servers: the CA of client

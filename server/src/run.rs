@@ -7,9 +7,15 @@ use crate::kubeconfig::{self, Auth, RestConfig, Scheme, TokenSource};
 use metrics_core::api::discovery::{self, VersionInfo};
 use metrics_core::api::dispatch::{Api, ApiConfig};
 use metrics_core::api::selector::LabelSelector;
+use metrics_core::auth::configmap::{
+    AuthSources, AuthenticationOptions as AuthnSourceOptions, Lookup,
+    RequestHeaderOptions as RequestHeaderSource,
+};
+use metrics_core::auth::{AuthnConfig, AuthzConfig, Gate};
 use metrics_core::cluster::{self as cluster, AddressType};
 use metrics_core::driver::{
-    self, ApiService, ClientConfig, ServerConfig, TokenSource as CoreToken,
+    self, ApiService, ClientConfig, Completion, ConfigMapFollow, DelegatedRequest, DelegatedTarget,
+    Delegation, DelegationConfig, Exchange, ServerConfig, TokenSource as CoreToken, Upstream,
 };
 use metrics_core::engine::{Engine, EngineConfig};
 use std::fmt;
@@ -52,7 +58,28 @@ pub struct Prepared {
     pub runtime: Runtime,
     /// `--max-requests-inflight` (0: unlimited).
     pub max_requests_inflight: usize,
+    /// TLS to the apiserver reviewing tokens (`client.authentication` has its address).
+    pub authentication_tls: Option<ApiserverTls>,
+    /// TLS to the apiserver reviewing access (`client.authorization`).
+    pub authorization_tls: Option<ApiserverTls>,
+    /// The authentication flags, files read.
+    pub authn_sources: AuthnSourceOptions,
+    /// Authentication settings other than the CAs (which [`AuthSources`] decides).
+    pub authn: AuthnConfig,
+    /// Authorization settings.
+    pub authz: AuthzConfig,
 }
+
+/// A client TLS configuration and the name to verify.
+pub type ApiserverTls = (
+    Arc<rustls::ClientConfig>,
+    rustls_pki_types::ServerName<'static>,
+);
+
+/// How often the authentication ConfigMap is read again after start-up.
+pub const CONFIGMAP_REFRESH: Duration = Duration::from_secs(30);
+/// How long the start-up read of the ConfigMap may take.
+const CONFIGMAP_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl fmt::Debug for Prepared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -83,6 +110,64 @@ fn token_source(auth: &Auth) -> Result<Option<CoreToken>, RunError> {
     Ok(Some(Arc::new(move || {
         Some(source.token()).filter(|t| !t.is_empty())
     })))
+}
+
+/// The address, token and TLS of the apiserver a delegated kubeconfig (or the in-cluster
+/// configuration) points at.
+fn delegated_target(
+    kubeconfig: Option<&Path>,
+    which: &str,
+) -> Result<(DelegatedTarget, Option<ApiserverTls>), RunError> {
+    let context = format!("failed to get delegated {which} kubeconfig");
+    let rest = kubeconfig::rest_config(kubeconfig).map_err(|e| err(&context)(&e))?;
+    let tls = match rest.server.scheme {
+        Scheme::Https => {
+            let config = certs::client_config(&rest.tls).map_err(|e| err(&context)(&e))?;
+            let name = certs::server_name_for(&rest.tls, &rest.server.host)
+                .map_err(|e| err(&context)(&e))?;
+            Some((config, name))
+        }
+        Scheme::Http => None,
+    };
+    let target = DelegatedTarget {
+        host: rest.server.host.clone(),
+        port: rest.server.port,
+        token: token_source(&rest.auth)?,
+    };
+    Ok((target, tls))
+}
+
+/// Reads a CA bundle flag's file.
+fn read_ca(path: &Path, flag: &str) -> Result<Vec<u8>, RunError> {
+    kubeconfig::read_bounded(path, kubeconfig::MAX_FILE_BYTES)
+        .map_err(|e| RunError(format!("{flag}: {e}")))
+}
+
+/// The authentication flags as the core decides on them, CA files read.
+fn authn_sources(options: &Options) -> Result<AuthnSourceOptions, RunError> {
+    let a = &options.authentication;
+    let client_ca_file = match &a.client_ca_file {
+        Some(path) => Some(read_ca(path, "--client-ca-file")?),
+        None => None,
+    };
+    let rh = &a.requestheader;
+    let request_header = match &rh.client_ca_file {
+        Some(path) => Some(RequestHeaderSource {
+            client_ca_file: read_ca(path, "--requestheader-client-ca-file")?,
+            allowed_names: rh.allowed_names.clone(),
+            username_headers: rh.username_headers.clone(),
+            uid_headers: rh.uid_headers.clone(),
+            group_headers: rh.group_headers.clone(),
+            extra_header_prefixes: rh.extra_headers_prefix.clone(),
+        }),
+        None => None,
+    };
+    Ok(AuthnSourceOptions {
+        client_ca_file,
+        request_header,
+        skip_lookup: a.skip_lookup,
+        tolerate_lookup_failure: a.tolerate_lookup_failure,
+    })
 }
 
 /// Builds the engine, TLS and API configuration from flags and the kubeconfig (or the
@@ -158,6 +243,27 @@ pub fn prepare(options: &Options) -> Result<Prepared, RunError> {
     client.apiserver_token = token_source(&rest.auth)?;
     client.kubelet_token = token_source(&kubelet.auth)?;
     client.kubelet_limits.max_body_bytes = options.kubelet.max_response_bytes;
+    let (authentication, authentication_tls) = delegated_target(
+        options.authentication.kubeconfig.as_deref(),
+        "authentication",
+    )?;
+    let (authorization, authorization_tls) =
+        delegated_target(options.authorization.kubeconfig.as_deref(), "authorization")?;
+    client.authentication = Some(authentication);
+    client.authorization = Some(authorization);
+    let authn = AuthnConfig {
+        token_cache_ttl: options.authentication.token_webhook_cache_ttl,
+        ..AuthnConfig::default()
+    };
+    let authz = AuthzConfig {
+        always_allow_paths: options.authorization.always_allow_paths.clone(),
+        authorized_ttl: options.authorization.webhook_cache_authorized_ttl,
+        unauthorized_ttl: options.authorization.webhook_cache_unauthorized_ttl,
+        ..AuthzConfig::default()
+    };
+    // A bad always-allow path is a start-up error, found before anything is started.
+    Gate::new(authn.clone(), authz.clone())
+        .map_err(|e| err("--authorization-always-allow-paths")(&e))?;
 
     let server_address = discovery::server_address("", "", options.serving.secure_port);
     let version = VersionInfo {
@@ -181,7 +287,91 @@ pub fn prepare(options: &Options) -> Result<Prepared, RunError> {
         runtime: options.runtime,
         max_requests_inflight: usize::try_from(options.serving.max_requests_inflight)
             .unwrap_or(usize::MAX),
+        authentication_tls,
+        authorization_tls,
+        authn_sources: authn_sources(options)?,
+        authn,
+        authz,
     })
+}
+
+/// What the start-up read of the authentication ConfigMap gave, as the core's lookup
+/// takes it.
+fn lookup_from(completions: &[Completion]) -> Result<Vec<u8>, Option<String>> {
+    for completion in completions {
+        if let Completion::Delegated { result, .. } = completion {
+            return match result {
+                Ok((status, body)) if status.is_success() => Ok(body.clone()),
+                Ok((status, _)) if status.as_u16() == 404 => Err(None),
+                Ok((status, body)) => Err(Some(format!(
+                    "the apiserver answered {status}: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(512)]).trim()
+                ))),
+                Err(reason) => Err(Some(reason.clone())),
+            };
+        }
+    }
+    Err(Some("timed out".to_owned()))
+}
+
+/// The start-up request for the ConfigMap, when the flags leave settings to it.
+fn configmap_exchange(prepared: &Prepared) -> Option<Exchange> {
+    if !prepared.authn_sources.needs_lookup() {
+        return None;
+    }
+    let target = prepared.client.authentication.as_ref()?;
+    Some(Exchange::delegated(
+        &DelegatedRequest::configmap_read(),
+        Upstream::Authentication,
+        target,
+        &prepared.client,
+    ))
+}
+
+/// Decides the authentication settings from the flags and the ConfigMap read (start-up
+/// errors as upstream's) and builds the delegation the server checks requests with.
+fn delegation(
+    prepared: &Prepared,
+    completions: Option<&[Completion]>,
+    now: metrics_core::time::Instant,
+) -> Result<Arc<Delegation>, RunError> {
+    let read = completions.map(lookup_from);
+    let lookup = read.as_ref().map(|r| match r {
+        Ok(body) => Lookup::Found(body),
+        Err(None) => Lookup::NotFound,
+        Err(Some(reason)) => Lookup::Failed(reason),
+    });
+    let AuthSources {
+        request_header,
+        client_ca,
+        warnings,
+    } = prepared.authn_sources.resolve(lookup).map_err(|e| {
+        RunError(format!(
+            "{e} (the server's service account may need the extension-apiserver-authentication-reader role in kube-system)"
+        ))
+    })?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let authn = AuthnConfig {
+        request_header,
+        client_ca,
+        token_review: prepared.client.authentication.is_some(),
+        ..prepared.authn.clone()
+    };
+    let gate = Gate::new(authn, prepared.authz.clone())
+        .map_err(|e| err("--authorization-always-allow-paths")(&e))?;
+    let sources = &prepared.authn_sources;
+    let follow_configmap = sources.needs_lookup().then_some(ConfigMapFollow {
+        client_ca: sources.client_ca_file.is_none(),
+        request_header: sources.request_header.is_none(),
+        interval: CONFIGMAP_REFRESH,
+    });
+    let config = DelegationConfig {
+        follow_configmap,
+        ..DelegationConfig::default()
+    };
+    Ok(Arc::new(Delegation::new(gate, config, now)))
 }
 
 /// Resolves when the process is asked to stop (SIGTERM or SIGINT).
@@ -218,18 +408,43 @@ pub async fn run_tokio(prepared: Prepared, shutdown: Shutdown) -> Result<(), Run
         },
         None => ClientTransport::Plain,
     };
+    let transport = |tls: &Option<ApiserverTls>| match tls {
+        Some((config, name)) => ClientTransport::Tls {
+            config: Arc::clone(config),
+            server_name: Some(name.clone()),
+        },
+        None => ClientTransport::Plain,
+    };
+    let authentication_transport = transport(&prepared.authentication_tls);
+    let authorization_transport = transport(&prepared.authorization_tls);
+    let lookup = match configmap_exchange(&prepared) {
+        Some(exchange) => Some(
+            runtime_tokio::perform(
+                exchange,
+                authentication_transport.clone(),
+                CONFIGMAP_LOOKUP_TIMEOUT,
+            )
+            .await,
+        ),
+        None => None,
+    };
+    let delegation = delegation(&prepared, lookup.as_deref(), runtime_tokio::now())?;
     let engine = Engine::new(prepared.engine_config.clone(), runtime_tokio::now());
     let service = ApiService::new(
         Arc::clone(&prepared.api),
         engine.reader(),
         prepared.engine_config.seed,
     )
-    .with_max_inflight(prepared.max_requests_inflight);
+    .with_max_inflight(prepared.max_requests_inflight)
+    .with_delegation(Arc::clone(&delegation));
     let config = RuntimeConfig {
         listen: prepared.listen,
         server_tls: Arc::clone(&prepared.server_tls),
         kubelet_transport,
         apiserver_transport,
+        authentication_transport,
+        authorization_transport,
+        delegation: Some(delegation),
         server: ServerConfig::default(),
         client: prepared.client.clone(),
         max_connections: 4096,
@@ -257,18 +472,43 @@ pub async fn run_smol(prepared: Prepared, shutdown: Shutdown) -> Result<(), RunE
         },
         None => ClientTransport::Plain,
     };
+    let transport = |tls: &Option<ApiserverTls>| match tls {
+        Some((config, name)) => ClientTransport::Tls {
+            config: Arc::clone(config),
+            server_name: Some(name.clone()),
+        },
+        None => ClientTransport::Plain,
+    };
+    let authentication_transport = transport(&prepared.authentication_tls);
+    let authorization_transport = transport(&prepared.authorization_tls);
+    let lookup = match configmap_exchange(&prepared) {
+        Some(exchange) => Some(
+            runtime_smol::perform(
+                exchange,
+                authentication_transport.clone(),
+                CONFIGMAP_LOOKUP_TIMEOUT,
+            )
+            .await,
+        ),
+        None => None,
+    };
+    let delegation = delegation(&prepared, lookup.as_deref(), runtime_smol::now())?;
     let engine = Engine::new(prepared.engine_config.clone(), runtime_smol::now());
     let service = ApiService::new(
         Arc::clone(&prepared.api),
         engine.reader(),
         prepared.engine_config.seed,
     )
-    .with_max_inflight(prepared.max_requests_inflight);
+    .with_max_inflight(prepared.max_requests_inflight)
+    .with_delegation(Arc::clone(&delegation));
     let config = RuntimeConfig {
         listen: prepared.listen,
         server_tls: Arc::clone(&prepared.server_tls),
         kubelet_transport,
         apiserver_transport,
+        authentication_transport,
+        authorization_transport,
+        delegation: Some(delegation),
         server: ServerConfig::default(),
         client: prepared.client.clone(),
         max_connections: 4096,

@@ -328,6 +328,12 @@ impl FrontProxy {
 const STANDARD_FRONT_PROXY_HEADERS: [&str; 3] = ["x-remote-user", "x-remote-uid", "x-remote-group"];
 const STANDARD_EXTRA_PREFIX: &str = "x-remote-extra-";
 
+/// Where a token's verdict may come from: the cache at `now`, else `resolved`.
+struct TokenLookup<'a> {
+    now: Instant,
+    resolved: Option<&'a (TokenHash, TokenVerdict)>,
+}
+
 /// The authentication chain with its token cache.
 #[derive(Debug)]
 pub struct Authenticator {
@@ -376,12 +382,26 @@ impl Authenticator {
     /// Runs the chain. `now` (monotonic) dates cache lookups; certificates are checked
     /// against `request.wall`.
     pub fn authenticate(&self, request: &AuthnRequest<'_>, now: Instant) -> AuthnOutcome {
+        self.authenticate_with(request, now, None)
+    }
+
+    /// [`authenticate`](Self::authenticate), with the verdict of a review this request
+    /// already waited for: used when the cache no longer has it (a failed review, a TTL of
+    /// zero, or an entry evicted meanwhile), so a waiting request is never sent to review
+    /// the same token twice.
+    pub fn authenticate_with(
+        &self,
+        request: &AuthnRequest<'_>,
+        now: Instant,
+        resolved: Option<&(TokenHash, TokenVerdict)>,
+    ) -> AuthnOutcome {
         let mut errors = Vec::new();
+        let lookup = TokenLookup { now, resolved };
         let steps: [&dyn Fn() -> Step; 4] = [
             &|| self.front_proxy_step(request),
             &|| self.client_cert_step(request),
-            &|| self.bearer_step(request.headers, now),
-            &|| self.websocket_step(request.headers, now),
+            &|| self.bearer_step(request.headers, &lookup),
+            &|| self.websocket_step(request.headers, &lookup),
         ];
         for step in steps {
             match step() {
@@ -490,7 +510,7 @@ impl Authenticator {
     }
 
     /// `Authorization: Bearer <token>`.
-    fn bearer_step(&self, headers: &HeaderMap, now: Instant) -> Step {
+    fn bearer_step(&self, headers: &HeaderMap, lookup: &TokenLookup<'_>) -> Step {
         if !self.config.token_review {
             return Step::NotApplicable;
         }
@@ -507,12 +527,12 @@ impl Authenticator {
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
             return Step::NotApplicable;
         }
-        self.token_step(token, "invalid bearer token", now)
+        self.token_step(token, "invalid bearer token", lookup)
     }
 
     /// The websocket form: `Sec-WebSocket-Protocol: base64url.bearer.authorization.k8s.io.<token>`
     /// on an upgrade request, with at least one other subprotocol.
-    fn websocket_step(&self, headers: &HeaderMap, now: Instant) -> Step {
+    fn websocket_step(&self, headers: &HeaderMap, lookup: &TokenLookup<'_>) -> Step {
         if !self.config.token_review || !is_websocket_request(headers) {
             return Step::NotApplicable;
         }
@@ -547,15 +567,19 @@ impl Authenticator {
         if other_protocols == 0 {
             return Step::Error("missing additional subprotocol".to_owned());
         }
-        self.token_step(&token, "invalid bearer token", now)
+        self.token_step(&token, "invalid bearer token", lookup)
     }
 
-    fn token_step(&self, token: &str, rejected: &str, now: Instant) -> Step {
+    fn token_step(&self, token: &str, rejected: &str, lookup: &TokenLookup<'_>) -> Step {
         if token.len() > MAX_TOKEN_BYTES {
             return Step::Error(rejected.to_owned());
         }
         let hash = TokenHash::of(token);
-        match self.tokens.get(&hash, now) {
+        let resolved = lookup
+            .resolved
+            .filter(|(h, _)| *h == hash)
+            .map(|(_, verdict)| verdict);
+        match self.tokens.get(&hash, lookup.now).or(resolved) {
             Some(TokenVerdict::Authenticated(identity)) => Step::Success(identity.clone()),
             Some(TokenVerdict::Rejected) => Step::Error(rejected.to_owned()),
             Some(TokenVerdict::Failed(e)) => Step::Error(e.clone()),

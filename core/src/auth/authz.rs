@@ -182,6 +182,19 @@ impl Authorizer {
         attrs: &RequestAttributes,
         now: Instant,
     ) -> AuthzOutcome {
+        self.authorize_with(identity, attrs, now, None)
+    }
+
+    /// [`authorize`](Self::authorize), with the outcome of a review this request already
+    /// waited for, used when the cache no longer has it (see
+    /// [`Authenticator::authenticate_with`](super::Authenticator::authenticate_with)).
+    pub fn authorize_with(
+        &self,
+        identity: &Identity,
+        attrs: &RequestAttributes,
+        now: Instant,
+        resolved: Option<&(SarKey, AuthzOutcome)>,
+    ) -> AuthzOutcome {
         if identity.in_any_group(&self.config.always_allow_groups) {
             return AuthzOutcome::Allowed;
         }
@@ -193,8 +206,11 @@ impl Authorizer {
         }
         let spec = review_spec(identity, attrs);
         let key = SarKey(Sha256::digest(&spec).into());
-        match self.cache.get(&key, now) {
-            Some(decision) => decision.outcome(),
+        if let Some(decision) = self.cache.get(&key, now) {
+            return decision.outcome();
+        }
+        match resolved.filter(|(k, _)| *k == key) {
+            Some((_, outcome)) => outcome.clone(),
             None => AuthzOutcome::NeedsSubjectAccessReview(SarRequest {
                 key,
                 body: review_body(&spec),

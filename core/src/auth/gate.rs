@@ -43,6 +43,16 @@ pub struct Refusal {
     pub cause: String,
 }
 
+/// Review results one request has waited for, carried across its retries of
+/// [`Gate::check_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// A TokenReview's verdict.
+    pub token: Option<(TokenHash, TokenVerdict)>,
+    /// A SubjectAccessReview's outcome.
+    pub access: Option<(SarKey, AuthzOutcome)>,
+}
+
 /// The result of [`Gate::check`].
 #[derive(Debug)]
 pub enum GateOutcome {
@@ -73,6 +83,18 @@ impl Gate {
         now: Instant,
         body: &mut Vec<u8>,
     ) -> GateOutcome {
+        self.check_with(request, now, body, &Resolved::default())
+    }
+
+    /// [`check`](Self::check), with the reviews this request already waited for (used
+    /// when the caches no longer hold their results).
+    pub fn check_with(
+        &self,
+        request: &GateRequest<'_>,
+        now: Instant,
+        body: &mut Vec<u8>,
+        resolved: &Resolved,
+    ) -> GateOutcome {
         body.clear();
         let parts = request.parts;
         let attrs = match RequestAttributes::from_parts(parts) {
@@ -99,20 +121,29 @@ impl Gate {
             headers: &parts.headers,
             wall: request.wall,
         };
-        let identity = match self.authenticator.authenticate(&authn, now) {
-            AuthnOutcome::Authenticated(identity) => identity,
-            AuthnOutcome::Anonymous => Identity::anonymous(),
-            AuthnOutcome::NeedsTokenReview(review) => return GateOutcome::NeedsTokenReview(review),
-            AuthnOutcome::Unauthorized(e) => {
-                let response = response::unauthorized_response(parts, body);
-                return refuse(
-                    parts,
-                    response,
-                    format!("Unable to authenticate the request: {e}"),
-                );
-            }
-        };
-        match self.authorizer.authorize(&identity, &attrs, now) {
+        let identity =
+            match self
+                .authenticator
+                .authenticate_with(&authn, now, resolved.token.as_ref())
+            {
+                AuthnOutcome::Authenticated(identity) => identity,
+                AuthnOutcome::Anonymous => Identity::anonymous(),
+                AuthnOutcome::NeedsTokenReview(review) => {
+                    return GateOutcome::NeedsTokenReview(review);
+                }
+                AuthnOutcome::Unauthorized(e) => {
+                    let response = response::unauthorized_response(parts, body);
+                    return refuse(
+                        parts,
+                        response,
+                        format!("Unable to authenticate the request: {e}"),
+                    );
+                }
+            };
+        match self
+            .authorizer
+            .authorize_with(&identity, &attrs, now, resolved.access.as_ref())
+        {
             AuthzOutcome::Allowed => GateOutcome::Proceed(identity),
             AuthzOutcome::Denied(reason) => {
                 let response =

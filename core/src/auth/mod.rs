@@ -50,5 +50,5 @@ pub use authn::{
     RequestHeaderConfig, TokenHash, TokenReviewRequest, TokenVerdict,
 };
 pub use authz::{Authorizer, AuthzConfig, AuthzConfigError, AuthzOutcome, SarKey, SarRequest};
-pub use gate::{Gate, GateOutcome, GateRequest, Refusal};
+pub use gate::{Gate, GateOutcome, GateRequest, Refusal, Resolved};
 pub use x509::{CaBundle, CaBundleError, Subject, VerifyError};

@@ -15,6 +15,10 @@ use crate::http::{
     BodyMode, ClientEvent, Error as HttpError, ResponseLimits, ResponseParser, encode_request,
 };
 use crate::scrape::{self, Failure};
+
+#[cfg(doc)]
+use super::delegation::Delegation;
+use super::delegation::{DelegatedId, DelegatedRequest};
 use crate::time::Instant;
 
 /// Returns the current bearer token, if any; called once per request, so a rotated
@@ -28,6 +32,11 @@ pub enum Upstream {
     Kubelet,
     /// The kube-apiserver.
     Apiserver,
+    /// The apiserver that reviews tokens and holds the authentication ConfigMap
+    /// (`--authentication-kubeconfig`, else the in-cluster configuration).
+    Authentication,
+    /// The apiserver that reviews access (`--authorization-kubeconfig`, else in-cluster).
+    Authorization,
 }
 
 /// Where a request goes; also the key under which its connection is pooled.
@@ -65,6 +74,8 @@ pub enum RequestKey {
     Kubelet(scrape::RequestId),
     /// A list page or watch.
     Apiserver(cluster::RequestId),
+    /// A review or the authentication ConfigMap read, for [`Delegation`].
+    Delegated(DelegatedId),
 }
 
 /// How outgoing requests are made (the transport's TLS settings live in the adapter).
@@ -84,6 +95,13 @@ pub struct ClientConfig {
     pub kubelet_limits: ResponseLimits,
     /// Limits on an apiserver response (list bodies, watch lines).
     pub apiserver_limits: ResponseLimits,
+    /// Where TokenReviews and the authentication ConfigMap read go (`None`: nowhere;
+    /// tokens are then not reviewed and the ConfigMap is not read).
+    pub authentication: Option<DelegatedTarget>,
+    /// Where SubjectAccessReviews go (`None`: undecided requests are denied).
+    pub authorization: Option<DelegatedTarget>,
+    /// Limits on a review or ConfigMap response.
+    pub delegated_limits: ResponseLimits,
     /// Idle kept-alive connections kept per endpoint.
     pub max_idle_per_endpoint: usize,
     /// An idle connection is dropped after this long (Go's `IdleConnTimeout`).
@@ -102,6 +120,12 @@ impl ClientConfig {
             apiserver_token: None,
             kubelet_limits: ResponseLimits::DEFAULT,
             apiserver_limits: ResponseLimits::DEFAULT,
+            authentication: None,
+            authorization: None,
+            delegated_limits: ResponseLimits {
+                max_body_bytes: DELEGATED_BODY_LIMIT,
+                ..ResponseLimits::DEFAULT
+            },
             max_idle_per_endpoint: 2,
             idle_timeout: Duration::from_secs(90),
         }
@@ -117,6 +141,30 @@ impl ClientConfig {
     }
 }
 
+/// Largest review or ConfigMap response read (kube-apiserver caps objects near 1.5 MiB).
+pub const DELEGATED_BODY_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// An apiserver that delegated authentication or authorization talks to.
+#[derive(Clone)]
+pub struct DelegatedTarget {
+    /// Host name or IP address, without brackets.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Bearer token (`None`: none is sent, e.g. client-certificate auth).
+    pub token: Option<TokenSource>,
+}
+
+impl fmt::Debug for DelegatedTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DelegatedTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("token", &self.token.is_some())
+            .finish()
+    }
+}
+
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
@@ -126,6 +174,8 @@ impl fmt::Debug for ClientConfig {
             .field("apiserver_token", &self.apiserver_token.is_some())
             .field("kubelet_limits", &self.kubelet_limits)
             .field("apiserver_limits", &self.apiserver_limits)
+            .field("authentication", &self.authentication)
+            .field("authorization", &self.authorization)
             .field("max_idle_per_endpoint", &self.max_idle_per_endpoint)
             .field("idle_timeout", &self.idle_timeout)
             .finish()
@@ -186,6 +236,14 @@ pub enum Completion {
         /// What went wrong, for logs.
         reason: String,
     },
+    /// A delegated request (review, ConfigMap read) ended: status and whole body, or why
+    /// there is none. It goes to [`Delegation::complete`], not to the engine.
+    Delegated {
+        /// The request.
+        id: DelegatedId,
+        /// Status and body, or the transport or framing failure.
+        result: Result<(StatusCode, Vec<u8>), String>,
+    },
 }
 
 impl Completion {
@@ -197,10 +255,12 @@ impl Completion {
             | Completion::ApiserverLine { id, .. }
             | Completion::ApiserverEnd { id }
             | Completion::ApiserverError { id, .. } => RequestKey::Apiserver(*id),
+            Completion::Delegated { id, .. } => RequestKey::Delegated(*id),
         }
     }
 
-    /// Hands the completion to the engine (the matching `on_*` call).
+    /// Hands the completion to the engine (the matching `on_*` call); a delegated
+    /// request's completion is not the engine's and is dropped here.
     pub fn apply(self, engine: &mut Engine, now: Instant) {
         match self {
             Completion::Kubelet { id, result } => match result {
@@ -215,6 +275,7 @@ impl Completion {
             Completion::ApiserverError { id, reason } => {
                 engine.on_apiserver_error(id, now, &reason);
             }
+            Completion::Delegated { .. } => {}
         }
     }
 }
@@ -225,6 +286,7 @@ enum Kind {
     Kubelet(scrape::RequestId),
     List(cluster::RequestId),
     Watch(cluster::RequestId),
+    Delegated(DelegatedId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,7 +377,47 @@ impl Exchange {
             Kind::Kubelet(request.id),
             endpoint,
             built,
+            &[],
             config.kubelet_limits,
+            BodyMode::Buffered,
+        )
+    }
+
+    /// A delegated request to `target` (reached as `upstream`): a review POSTed with its
+    /// JSON body, or a GET of the authentication ConfigMap.
+    pub fn delegated(
+        request: &DelegatedRequest,
+        upstream: Upstream,
+        target: &DelegatedTarget,
+        config: &ClientConfig,
+    ) -> Exchange {
+        let endpoint = Endpoint {
+            upstream,
+            host: target.host.clone(),
+            port: target.port,
+        };
+        let token = target.token.as_ref().and_then(|t| t());
+        let mut headers = http::HeaderMap::new();
+        if !request.body.is_empty() {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        let built = build(
+            &endpoint,
+            request.method.clone(),
+            request.path,
+            &headers,
+            &config.user_agent,
+            token.as_deref(),
+        );
+        Exchange::start(
+            Kind::Delegated(request.id),
+            endpoint,
+            built,
+            &request.body,
+            config.delegated_limits,
             BodyMode::Buffered,
         )
     }
@@ -339,6 +441,7 @@ impl Exchange {
             kind,
             config.apiserver(),
             built,
+            &[],
             config.apiserver_limits,
             mode,
         )
@@ -348,6 +451,7 @@ impl Exchange {
         kind: Kind,
         endpoint: Endpoint,
         built: Result<Request<()>, String>,
+        body: &[u8],
         limits: ResponseLimits,
         mode: BodyMode,
     ) -> Exchange {
@@ -368,7 +472,7 @@ impl Exchange {
             completions: VecDeque::new(),
         };
         let encoded = built.and_then(|r| {
-            let r = r.map(|()| [0u8; 0]);
+            let r = r.map(|()| body);
             encode_request(&r, &mut request).map_err(|e| e.to_string())
         });
         match encoded {
@@ -383,6 +487,7 @@ impl Exchange {
         match self.kind {
             Kind::Kubelet(id) => RequestKey::Kubelet(id),
             Kind::List(id) | Kind::Watch(id) => RequestKey::Apiserver(id),
+            Kind::Delegated(id) => RequestKey::Delegated(id),
         }
     }
 
@@ -512,6 +617,10 @@ impl Exchange {
                 result: Ok((status.as_u16(), body)),
             },
             Kind::Watch(id) if status.is_success() => Completion::ApiserverEnd { id },
+            Kind::Delegated(id) => Completion::Delegated {
+                id,
+                result: Ok((status, body)),
+            },
             Kind::List(id) | Kind::Watch(id) => Completion::ApiserverResponse { id, status, body },
         };
         self.completions.push_back(completion);
@@ -542,6 +651,10 @@ impl Exchange {
                 result: Err(Failure::Transport(reason)),
             },
             Kind::List(id) | Kind::Watch(id) => Completion::ApiserverError { id, reason },
+            Kind::Delegated(id) => Completion::Delegated {
+                id,
+                result: Err(reason),
+            },
         };
         self.completions.push_back(completion);
     }

@@ -3,9 +3,12 @@
 //! tasks become engine completions, and one timer covers the engine and the pool.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::client::{ClientConfig, Completion, Endpoint, Exchange, RequestKey};
+use super::client::{ClientConfig, Completion, Endpoint, Exchange, RequestKey, Upstream};
+use super::delegation::Delegation;
 use super::pool::Pool;
 use crate::engine::{Engine, Reader};
 use crate::time::{Instant, Timestamp};
@@ -72,6 +75,8 @@ pub struct EngineDriver<C> {
     /// from `handle_timeout` once synced, but syncing happens in a completion and does
     /// not move its `poll_timeout`, so a change makes the next wake-up immediate.
     synced_seen: bool,
+    /// Reviews (and the ConfigMap reads) of delegated authentication and authorization.
+    delegation: Option<Arc<Delegation>>,
 }
 
 impl<C> EngineDriver<C> {
@@ -86,6 +91,24 @@ impl<C> EngineDriver<C> {
             in_flight: HashSet::new(),
             last_timeout: None,
             synced_seen: false,
+            delegation: None,
+        }
+    }
+
+    /// Also sends `delegation`'s reviews and ConfigMap reads (the serving side shares it).
+    /// The adapter then waits for [`poll_ready`](Self::poll_ready) too.
+    pub fn with_delegation(mut self, delegation: Arc<Delegation>) -> Self {
+        self.delegation = Some(delegation);
+        self
+    }
+
+    /// Ready when a connection queued a review since the last
+    /// [`poll_command`](Self::poll_command) (then wake up as for a timer); otherwise `cx`
+    /// is woken when one is queued. Always pending without delegation.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &self.delegation {
+            Some(delegation) => delegation.poll_ready(cx),
+            None => Poll::Pending,
         }
     }
 
@@ -119,6 +142,14 @@ impl<C> EngineDriver<C> {
     /// latter.
     pub fn handle_timeout(&mut self, now: Instant, wall: Timestamp) {
         self.pool.expire(now);
+        if let Some(delegation) = &self.delegation {
+            for id in delegation.handle_timeout(now) {
+                let key = RequestKey::Delegated(id);
+                if self.in_flight.remove(&key) {
+                    self.commands.push_back(Command::Abort(key));
+                }
+            }
+        }
         let due = self.engine.poll_timeout().is_some_and(|d| d <= now);
         if self.last_timeout.is_none() || due || self.sync_changed() {
             self.engine.handle_timeout(now, wall);
@@ -135,6 +166,9 @@ impl<C> EngineDriver<C> {
     pub fn poll_command(&mut self, now: Instant, wall: Timestamp) -> Option<Command<C>> {
         loop {
             if let Some(command) = self.commands.pop_front() {
+                return Some(command);
+            }
+            if let Some(command) = self.poll_delegated(now) {
                 return Some(command);
             }
             let action = self.engine.poll_action(now, wall)?;
@@ -164,12 +198,55 @@ impl<C> EngineDriver<C> {
         }
     }
 
+    /// The next review or ConfigMap read to send, if any.
+    fn poll_delegated(&mut self, now: Instant) -> Option<Command<C>> {
+        let delegation = self.delegation.as_ref()?;
+        while let Some(request) = delegation.poll_request(now) {
+            let upstream = request.upstream();
+            let target = match upstream {
+                Upstream::Authorization => self.config.authorization.as_ref(),
+                _ => self.config.authentication.as_ref(),
+            };
+            let Some(target) = target else {
+                let reason = match upstream {
+                    Upstream::Authorization => "no authorization kubeconfig",
+                    _ => "no authentication kubeconfig",
+                };
+                delegation.complete(request.id, Err(reason), now);
+                continue;
+            };
+            let mut exchange = Exchange::delegated(&request, upstream, target, &self.config);
+            if exchange.is_finished() {
+                while let Some(completion) = exchange.poll_completion() {
+                    if let Completion::Delegated { id, result } = completion {
+                        complete(delegation, id, &result, now);
+                    }
+                }
+                continue;
+            }
+            let connection = self.pool.checkout(exchange.endpoint(), now);
+            exchange.set_reused(connection.is_some());
+            self.in_flight.insert(exchange.key());
+            return Some(Command::Start {
+                exchange,
+                connection,
+            });
+        }
+        None
+    }
+
     /// Applies a report from a request task.
     pub fn handle_report(&mut self, now: Instant, report: Report<C>) {
         match report {
             Report::Completion(completion) => {
-                if self.in_flight.contains(&completion.key()) {
-                    completion.apply(&mut self.engine, now);
+                if !self.in_flight.contains(&completion.key()) {
+                    return;
+                }
+                match (completion, &self.delegation) {
+                    (Completion::Delegated { id, result }, Some(delegation)) => {
+                        complete(delegation, id, &result, now);
+                    }
+                    (completion, _) => completion.apply(&mut self.engine, now),
                 }
             }
             Report::Finished {
@@ -198,9 +275,24 @@ impl<C> EngineDriver<C> {
                 Some(last) if deadline <= last => last.saturating_add(MIN_WAKE_INTERVAL),
                 _ => deadline,
             });
-        [engine, self.pool.poll_timeout()]
+        let delegation = self.delegation.as_ref().and_then(|d| d.poll_timeout());
+        [engine, self.pool.poll_timeout(), delegation]
             .into_iter()
             .flatten()
             .min()
     }
+}
+
+/// Hands a delegated request's outcome to `delegation`.
+fn complete(
+    delegation: &Delegation,
+    id: super::delegation::DelegatedId,
+    result: &Result<(http::StatusCode, Vec<u8>), String>,
+    now: Instant,
+) {
+    let result = match result {
+        Ok((status, body)) => Ok((*status, body.as_slice())),
+        Err(reason) => Err(reason.as_str()),
+    };
+    delegation.complete(id, result, now);
 }

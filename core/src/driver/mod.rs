@@ -16,6 +16,7 @@
 //!     if wants_close() { close the socket; stop }
 //!     wait for: read ─▶ feed(now, bytes) | feed_eof(now)
 //!               timer at poll_timeout() ─▶ handle_timeout(now)
+//!               poll_wake(cx) ready (a waiting request may be answered) ─▶ (loop)
 //!               shutdown signal ─▶ begin_shutdown(now)
 //!  }
 //! ```
@@ -36,10 +37,12 @@
 //!            call retry_on_fresh_connection() and go again.
 //!      Abort(key) ─▶ abort that task (no completion is expected)
 //!  }
-//!  sleep until poll_timeout(), or until a Report arrives ─▶ handle_report(now, report)
+//!  sleep until poll_timeout(), until a Report arrives ─▶ handle_report(now, report),
+//!  or until poll_ready(cx) (a connection queued a review) ─▶ (loop)
 //! ```
 
 mod client;
+mod delegation;
 mod engine;
 mod pool;
 mod server;
@@ -49,13 +52,18 @@ mod service;
 mod tests;
 
 pub use client::{
-    ClientConfig, Completion, Endpoint, Exchange, RequestKey, TokenSource, Upstream,
-    default_user_agent,
+    ClientConfig, Completion, DELEGATED_BODY_LIMIT, DelegatedTarget, Endpoint, Exchange,
+    RequestKey, TokenSource, Upstream, default_user_agent,
+};
+pub use delegation::{
+    Attempt, Checked, ConfigMapFollow, DelegatedId, DelegatedKind, DelegatedRequest, Delegation,
+    DelegationConfig, MAX_PENDING_REVIEWS, REVIEW_TIMEOUT,
 };
 pub use engine::{Command, EngineDriver, MIN_WAKE_INTERVAL, REPORTS_PER_WAKEUP, Report};
 pub use pool::Pool;
 pub use server::{
-    ACCEPT_ERROR_DELAY, CloseReason, IncomingRequest, Peer, ServerConfig, ServerConnection, Service,
+    ACCEPT_ERROR_DELAY, Answer, CloseReason, IncomingRequest, Peer, ServerConfig, ServerConnection,
+    Service,
 };
 pub use service::ApiService;
 

@@ -3,10 +3,11 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Response;
 use http::request::Parts;
+use http::{Request, Response};
 
 use crate::http::{
     Error as HttpError, Limits, RequestParser, ServerEvent, encode_continue, encode_rejection,
@@ -78,21 +79,38 @@ pub struct IncomingRequest<'a> {
     pub wall: Timestamp,
 }
 
-/// Answers requests: writes the body into `body` (empty on entry) and returns the head.
+/// What a [`Service`] says to a request.
+#[derive(Debug)]
+pub enum Answer {
+    /// The response head (its body is in the buffer the service was given).
+    Respond(Response<()>),
+    /// Not yet (e.g. a review with kube-apiserver is under way): the connection keeps
+    /// the request and asks again once [`Service::poll_wake`] is ready.
+    Wait,
+}
+
+/// Answers requests: writes the body into `body` (empty on entry) and returns the head,
+/// or asks to be called again later.
 ///
 /// Called on the connection's own task; it must not block. Any
-/// `FnMut(&IncomingRequest, &mut Vec<u8>) -> Response<()>` is a service.
+/// `FnMut(&IncomingRequest, &mut Vec<u8>) -> Response<()>` is a service that never waits.
 pub trait Service {
-    /// Answers one request.
-    fn call(&mut self, request: &IncomingRequest<'_>, body: &mut Vec<u8>) -> Response<()>;
+    /// Answers one request, or [`Answer::Wait`]s.
+    fn answer(&mut self, request: &IncomingRequest<'_>, body: &mut Vec<u8>) -> Answer;
+
+    /// After [`Answer::Wait`]: ready when the request may be asked again; otherwise `cx`
+    /// is woken then.
+    fn poll_wake(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
 }
 
 impl<F> Service for F
 where
     F: FnMut(&IncomingRequest<'_>, &mut Vec<u8>) -> Response<()>,
 {
-    fn call(&mut self, request: &IncomingRequest<'_>, body: &mut Vec<u8>) -> Response<()> {
-        self(request, body)
+    fn answer(&mut self, request: &IncomingRequest<'_>, body: &mut Vec<u8>) -> Answer {
+        Answer::Respond(self(request, body))
     }
 }
 
@@ -174,6 +192,8 @@ pub struct ServerConnection<S> {
     read_deadline: Option<Instant>,
     /// Set while bytes handed out by `poll_transmit` are being written.
     write_deadline: Option<Instant>,
+    /// The service asked to wait with the front request (see [`Answer::Wait`]).
+    waiting: bool,
     peer_closed: bool,
     draining: bool,
     /// Close once the queued output has been written.
@@ -195,6 +215,7 @@ impl<S: Service> ServerConnection<S> {
             queue: VecDeque::new(),
             read_deadline: Some(now.saturating_add(config.handshake_timeout)),
             write_deadline: None,
+            waiting: false,
             peer_closed: false,
             draining: false,
             close: None,
@@ -262,7 +283,7 @@ impl<S: Service> ServerConnection<S> {
     /// The bytes to write next, answering the next queued request; `None` when there is
     /// nothing to write. Write them, then call [`handle_transmitted`](Self::handle_transmitted).
     pub fn poll_transmit(&mut self, now: Instant, wall: Timestamp) -> Option<Vec<u8>> {
-        if self.write_deadline.is_some() {
+        if self.write_deadline.is_some() || self.waiting {
             return None;
         }
         let event = self.queue.pop_front()?;
@@ -286,7 +307,16 @@ impl<S: Service> ServerConnection<S> {
                     now,
                     wall,
                 };
-                let head = self.service.call(&incoming, &mut self.scratch);
+                let head = match self.service.answer(&incoming, &mut self.scratch) {
+                    Answer::Respond(head) => head,
+                    Answer::Wait => {
+                        let request = Request::from_parts(parts, body);
+                        self.queue
+                            .push_front(ServerEvent::Request { request, context });
+                        self.waiting = true;
+                        return None;
+                    }
+                };
                 self.served += 1;
                 // A draining server answers what it has, announcing the close.
                 if self.draining && self.queue.is_empty() {
@@ -308,6 +338,20 @@ impl<S: Service> ServerConnection<S> {
         }
         self.write_deadline = Some(now.saturating_add(self.config.idle_timeout));
         Some(out)
+    }
+
+    /// Ready when the service that asked to wait may be asked again (then call
+    /// [`poll_transmit`](Self::poll_transmit)); pending while it is not waiting (nothing
+    /// to wake for), with `cx` woken when it may.
+    pub fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.waiting {
+            return Poll::Pending;
+        }
+        let ready = self.service.poll_wake(cx);
+        if ready.is_ready() {
+            self.waiting = false;
+        }
+        ready
     }
 
     /// The bytes from the last [`poll_transmit`](Self::poll_transmit) have been written.

@@ -1,26 +1,54 @@
-//! The metrics server's [`Service`]: [`Api::handle`] over a fresh [`Reader`] reading per
-//! request, plus the `Audit-Id` the core cannot make up by itself.
+//! The metrics server's [`Service`]: the in-flight limit, delegated authentication and
+//! authorization ([`Delegation`]), then [`Api::handle`] over a fresh [`Reader`] reading
+//! per request, plus the `Audit-Id` the core cannot make up by itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{self, Poll};
 
 use http::Response;
 use http::header::HeaderValue;
 
-use super::server::{IncomingRequest, Service};
+use super::delegation::{Attempt, Checked, Delegation};
+use super::server::{Answer, IncomingRequest, Service};
 use crate::api::dispatch::{Api, RequestState};
 use crate::api::router::Context;
+use crate::auth::GateRequest;
 use crate::engine::Reader;
 
 const AUDIT_ID: &str = "audit-id";
 
 /// Serves the API from the engine's published state; clone one per connection.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ApiService {
     api: Arc<Api>,
     reader: Reader,
     audit: Arc<AuditIds>,
     inflight: Arc<Inflight>,
+    delegation: Option<Arc<Delegation>>,
+    /// The request this connection is answering, while it waits for a review.
+    current: Option<Current>,
+}
+
+/// A request waiting for a review keeps its in-flight slot.
+#[derive(Debug)]
+struct Current {
+    attempt: Attempt,
+    _slot: Option<InflightGuard>,
+}
+
+impl Clone for ApiService {
+    /// A service for another connection: shared state, no request of its own.
+    fn clone(&self) -> Self {
+        ApiService {
+            api: Arc::clone(&self.api),
+            reader: self.reader.clone(),
+            audit: Arc::clone(&self.audit),
+            inflight: Arc::clone(&self.inflight),
+            delegation: self.delegation.clone(),
+            current: None,
+        }
+    }
 }
 
 /// `--max-requests-inflight`: requests being answered at once, across connections.
@@ -64,7 +92,16 @@ impl ApiService {
                 next: AtomicU64::new(0),
             }),
             inflight: Arc::default(),
+            delegation: None,
+            current: None,
         }
+    }
+
+    /// Authenticates and authorizes every request through `delegation` (spec 5) before
+    /// serving it. Without, every request is served.
+    pub fn with_delegation(mut self, delegation: Arc<Delegation>) -> Self {
+        self.delegation = Some(delegation);
+        self
     }
 
     /// Answers 429 (with `Retry-After: 1`) to requests beyond `limit` being answered at
@@ -79,27 +116,71 @@ impl ApiService {
 }
 
 /// Counts one request in flight until dropped.
-struct InflightGuard<'a>(&'a AtomicUsize);
+#[derive(Debug)]
+struct InflightGuard(Arc<Inflight>);
 
-impl Drop for InflightGuard<'_> {
+impl Drop for InflightGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.current.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ApiService {
+    /// Takes an in-flight slot for a new request; `Err` when the limit is reached.
+    fn admit(&self, path: &str) -> Result<Option<InflightGuard>, ()> {
+        let inflight = &self.inflight;
+        if inflight.limit == 0 || exempt_from_inflight_limit(path) {
+            return Ok(None);
+        }
+        if inflight.current.fetch_add(1, Ordering::AcqRel) >= inflight.limit {
+            inflight.current.fetch_sub(1, Ordering::AcqRel);
+            return Err(());
+        }
+        Ok(Some(InflightGuard(Arc::clone(inflight))))
+    }
+
+    fn with_audit_id(&self, mut response: Response<()>) -> Response<()> {
+        if !response.headers().contains_key(AUDIT_ID) {
+            let id = self.audit.next();
+            if let Ok(value) = HeaderValue::try_from(id) {
+                response
+                    .headers_mut()
+                    .insert(http::HeaderName::from_static(AUDIT_ID), value);
+            }
+        }
+        response
     }
 }
 
 impl Service for ApiService {
-    fn call(&mut self, request: &IncomingRequest<'_>, body: &mut Vec<u8>) -> Response<()> {
-        let inflight = Arc::clone(&self.inflight);
-        let _guard = if inflight.limit > 0 && !exempt_from_inflight_limit(request.parts.uri.path())
-        {
-            if inflight.current.fetch_add(1, Ordering::AcqRel) >= inflight.limit {
-                inflight.current.fetch_sub(1, Ordering::AcqRel);
-                return too_many_requests(body);
-            }
-            Some(InflightGuard(&inflight.current))
-        } else {
-            None
+    fn answer(&mut self, request: &IncomingRequest<'_>, body: &mut Vec<u8>) -> Answer {
+        let mut current = match self.current.take() {
+            Some(current) => current,
+            None => match self.admit(request.parts.uri.path()) {
+                Ok(slot) => Current {
+                    attempt: Attempt::default(),
+                    _slot: slot,
+                },
+                Err(()) => return Answer::Respond(too_many_requests(body)),
+            },
         };
+        if let Some(delegation) = &self.delegation {
+            let gate_request = GateRequest {
+                parts: request.parts,
+                certificates: &request.peer.certificates,
+                wall: request.wall,
+            };
+            match delegation.check(&gate_request, request.now, body, &mut current.attempt) {
+                Checked::Proceed(_) => body.clear(),
+                Checked::Refuse(refusal) => {
+                    return Answer::Respond(self.with_audit_id(refusal.response));
+                }
+                Checked::Wait => {
+                    self.current = Some(current);
+                    return Answer::Wait;
+                }
+            }
+        }
         let reading = self.reader.read(request.now);
         let metrics = self.reader.metrics();
         let observe = |seconds: f64| metrics.observe_freshness(seconds);
@@ -113,16 +194,16 @@ impl Service for ApiService {
             health: &reading.health,
             metrics,
         };
-        let mut response = self.api.handle(request.parts, &state, body);
-        if !response.headers().contains_key(AUDIT_ID) {
-            let id = self.audit.next();
-            if let Ok(value) = HeaderValue::try_from(id) {
-                response
-                    .headers_mut()
-                    .insert(http::HeaderName::from_static(AUDIT_ID), value);
-            }
+        let response = self.api.handle(request.parts, &state, body);
+        drop(current);
+        Answer::Respond(self.with_audit_id(response))
+    }
+
+    fn poll_wake(&mut self, cx: &mut task::Context<'_>) -> Poll<()> {
+        match (&self.delegation, &self.current) {
+            (Some(delegation), Some(current)) => delegation.poll_wake(&current.attempt, cx),
+            _ => Poll::Ready(()),
         }
-        response
     }
 }
 
@@ -196,7 +277,10 @@ mod tests {
                 wall: crate::time::Timestamp::from_unix_secs(1_700_000_000),
             };
             let mut body = Vec::new();
-            let head = service.call(&request, &mut body);
+            let head = match service.answer(&request, &mut body) {
+                Answer::Respond(head) => head,
+                Answer::Wait => panic!("no delegation, no waiting"),
+            };
             (head, body)
         };
         // Two requests still being answered elsewhere (other connections' tasks).

@@ -760,6 +760,7 @@ fn driver_engine_driver_runs_lists_pools_and_scrapes() {
                         assert_eq!(exchange.endpoint(), &endpoint("10.0.0.9"));
                         scrapes.push(exchange);
                     }
+                    RequestKey::Delegated(_) => panic!("no delegation configured"),
                 }
             }
         }

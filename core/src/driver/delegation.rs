@@ -1,0 +1,557 @@
+//! Delegated authentication and authorization on the serving path: a request whose
+//! credentials or permissions need kube-apiserver's word waits, without blocking its
+//! connection's task, while the engine task sends the review. See [`Delegation`].
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+
+use super::client::Upstream;
+use crate::auth::authn::TOKEN_REVIEW_PATH;
+use crate::auth::authz::SUBJECT_ACCESS_REVIEW_PATH;
+use crate::auth::configmap::{CONFIGMAP_PATH, ExtensionAuthentication};
+use crate::auth::{
+    AuthnConfig, AuthzOutcome, Gate, GateOutcome, GateRequest, Identity, Refusal, Resolved, SarKey,
+    TokenHash, TokenVerdict, response,
+};
+use crate::time::Instant;
+
+/// The review client's timeout (client-go's webhook default).
+pub const REVIEW_TIMEOUT: Duration = Duration::from_secs(10);
+/// Reviews waiting or in flight at once; a request needing one more fails its review
+/// (401 for a token, 500 for a permission) instead of queueing without bound.
+pub const MAX_PENDING_REVIEWS: usize = 1024;
+/// How long a finished review's result waits for the requests that asked for it (they
+/// are woken at once; this only bounds memory when one went away).
+const RESULT_RETENTION: Duration = Duration::from_secs(60);
+/// Most bytes of an error response quoted in a review failure.
+const ERROR_SNIPPET: usize = 256;
+
+/// Identifies a delegated request (review or ConfigMap read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DelegatedId(u64);
+
+impl DelegatedId {
+    /// The number (unique in one [`Delegation`]).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// What a delegated request asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelegatedKind {
+    /// `POST` a TokenReview.
+    TokenReview,
+    /// `POST` a SubjectAccessReview.
+    SubjectAccessReview,
+    /// `GET` the `kube-system/extension-apiserver-authentication` ConfigMap.
+    ConfigMap,
+}
+
+/// A request for the engine task to send ([`Exchange::delegated`](super::Exchange::delegated)).
+#[derive(Clone)]
+pub struct DelegatedRequest {
+    /// Its identity, for [`Delegation::complete`].
+    pub id: DelegatedId,
+    /// What it asks.
+    pub kind: DelegatedKind,
+    /// `POST` for reviews, `GET` for the ConfigMap.
+    pub method: Method,
+    /// Path on the apiserver.
+    pub path: &'static str,
+    /// JSON body of a review (a TokenReview holds the token: never log it); empty for GET.
+    pub body: Vec<u8>,
+}
+
+impl DelegatedRequest {
+    /// The start-up read of the authentication ConfigMap, made before serving (its
+    /// answer decides whether the server may start, spec 5.3).
+    pub fn configmap_read() -> DelegatedRequest {
+        DelegatedRequest {
+            id: DelegatedId(0),
+            kind: DelegatedKind::ConfigMap,
+            method: Method::GET,
+            path: CONFIGMAP_PATH,
+            body: Vec::new(),
+        }
+    }
+
+    /// Which apiserver it goes to: the authentication one for TokenReviews and the
+    /// ConfigMap, the authorization one for SubjectAccessReviews.
+    pub fn upstream(&self) -> Upstream {
+        match self.kind {
+            DelegatedKind::TokenReview | DelegatedKind::ConfigMap => Upstream::Authentication,
+            DelegatedKind::SubjectAccessReview => Upstream::Authorization,
+        }
+    }
+}
+
+impl fmt::Debug for DelegatedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DelegatedRequest")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
+}
+
+/// Following the authentication ConfigMap after start-up (spec 5.3): the settings that
+/// did not come from flags are replaced when the ConfigMap changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigMapFollow {
+    /// The client CA comes from the ConfigMap (no `--client-ca-file`).
+    pub client_ca: bool,
+    /// The request-header settings come from it (no `--requestheader-client-ca-file`).
+    pub request_header: bool,
+    /// How often it is read again.
+    pub interval: Duration,
+}
+
+/// Settings of a [`Delegation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DelegationConfig {
+    /// A review not answered in this time fails ([`REVIEW_TIMEOUT`]).
+    pub review_timeout: Duration,
+    /// Reviews waiting or in flight at once ([`MAX_PENDING_REVIEWS`]).
+    pub max_pending: usize,
+    /// Re-read the ConfigMap; `None` when every setting came from flags (or the lookup
+    /// is skipped).
+    pub follow_configmap: Option<ConfigMapFollow>,
+}
+
+impl Default for DelegationConfig {
+    fn default() -> Self {
+        DelegationConfig {
+            review_timeout: REVIEW_TIMEOUT,
+            max_pending: MAX_PENDING_REVIEWS,
+            follow_configmap: None,
+        }
+    }
+}
+
+/// One request's progress through the gate, kept by its connection across retries.
+#[derive(Debug, Default)]
+pub struct Attempt {
+    /// The review it waits for.
+    waiting: Option<DelegatedId>,
+    /// Reviews it already waited for.
+    resolved: Resolved,
+}
+
+impl Attempt {
+    /// Whether it waits for a review.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting.is_some()
+    }
+}
+
+/// The result of [`Delegation::check`].
+#[derive(Debug)]
+pub enum Checked {
+    /// Serve the request as this identity.
+    Proceed(Identity),
+    /// Answer with this refusal (401, 403, 500 or 400; the body is in the caller's buffer).
+    Refuse(Refusal),
+    /// A review is on its way: wait for [`Delegation::poll_wake`], then check again.
+    Wait,
+}
+
+/// What a review is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Subject {
+    Token(TokenHash),
+    Access(SarKey),
+    ConfigMap,
+}
+
+/// A delegated request not answered yet.
+#[derive(Debug)]
+struct Pending {
+    subject: Subject,
+    /// Moved out when handed to the engine task.
+    body: Vec<u8>,
+    /// Set when handed to the engine task.
+    deadline: Option<Instant>,
+    waiters: Vec<Waker>,
+}
+
+/// A finished review, for the requests that waited for it.
+#[derive(Debug, Clone)]
+enum Answer {
+    Token(TokenHash, TokenVerdict),
+    Access(SarKey, AuthzOutcome),
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    next_id: u64,
+    /// Waiting to be handed to the engine task, in order.
+    to_send: VecDeque<DelegatedId>,
+    pending: HashMap<DelegatedId, Pending>,
+    /// Concurrent requests needing the same review share it.
+    by_subject: HashMap<Subject, DelegatedId>,
+    results: HashMap<DelegatedId, (Instant, Answer)>,
+    /// The engine task, to wake when a review is queued.
+    driver: Option<Waker>,
+    /// When the ConfigMap is read next.
+    configmap_due: Option<Instant>,
+}
+
+impl Queue {
+    fn new_id(&mut self) -> DelegatedId {
+        self.next_id += 1;
+        DelegatedId(self.next_id)
+    }
+}
+
+/// The [`Gate`] shared by every connection, and the reviews its requests wait for.
+///
+/// ```text
+///  connection task                        engine task (EngineDriver)
+///  check(request, attempt) ─ Wait ─┐      poll_request(now) ─▶ Exchange::delegated ─▶ send
+///  poll_wake(attempt, cx) ◀─ wake ─┼───── complete(id, status + body | error, now)
+///  check(request, attempt) again   │      handle_timeout(now): unanswered reviews fail
+///   ─▶ Proceed | Refuse            └────▶ poll_ready(cx): wakes the engine task on a new review
+/// ```
+///
+/// Thread-safe: connections call from their tasks, the engine task from its own.
+/// Concurrent requests that need the same review (same token, same SubjectAccessReview
+/// spec) wait for one. A request carries the results it waited for in its [`Attempt`],
+/// so failed reviews and reviews cached for zero seconds still answer it.
+#[derive(Debug)]
+pub struct Delegation {
+    gate: RwLock<Gate>,
+    queue: Mutex<Queue>,
+    config: DelegationConfig,
+}
+
+impl Delegation {
+    /// Checks requests with `gate`; `now` starts the ConfigMap follow-up clock.
+    pub fn new(gate: Gate, config: DelegationConfig, now: Instant) -> Delegation {
+        let queue = Queue {
+            configmap_due: config
+                .follow_configmap
+                .map(|f| now.saturating_add(f.interval)),
+            ..Queue::default()
+        };
+        Delegation {
+            gate: RwLock::new(gate),
+            queue: Mutex::new(queue),
+            config,
+        }
+    }
+
+    /// The current authentication settings (they follow the ConfigMap).
+    pub fn authn_config(&self) -> AuthnConfig {
+        self.gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .authenticator
+            .config()
+            .clone()
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Authenticates and authorizes a request; `body` receives a refusal's body.
+    pub fn check(
+        &self,
+        request: &GateRequest<'_>,
+        now: Instant,
+        body: &mut Vec<u8>,
+        attempt: &mut Attempt,
+    ) -> Checked {
+        if let Some(id) = attempt.waiting {
+            let queue = self.queue();
+            if let Some((_, answer)) = queue.results.get(&id) {
+                match answer.clone() {
+                    Answer::Token(hash, verdict) => attempt.resolved.token = Some((hash, verdict)),
+                    Answer::Access(key, outcome) => attempt.resolved.access = Some((key, outcome)),
+                }
+            } else if queue.pending.contains_key(&id) {
+                return Checked::Wait;
+            }
+            // Answered (or forgotten after a long wait): check again either way.
+            attempt.waiting = None;
+        }
+        // At most a token review then an access review; a review that cannot be queued
+        // resolves as failed, so every round settles one of them.
+        for _ in 0..3 {
+            let outcome = self
+                .gate
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check_with(request, now, body, &attempt.resolved);
+            let (subject, review) = match outcome {
+                GateOutcome::Proceed(identity) => return Checked::Proceed(identity),
+                GateOutcome::Refuse(refusal) => return Checked::Refuse(refusal),
+                GateOutcome::NeedsTokenReview(r) => (Subject::Token(r.token_hash), r.body),
+                GateOutcome::NeedsSubjectAccessReview(r) => (Subject::Access(r.key), r.body),
+            };
+            if let Some(id) = self.enqueue(subject, review) {
+                attempt.waiting = Some(id);
+                return Checked::Wait;
+            }
+            let failure = "too many reviews pending".to_owned();
+            match subject {
+                Subject::Token(hash) => {
+                    attempt.resolved.token = Some((hash, TokenVerdict::Failed(failure)));
+                }
+                Subject::Access(key) => {
+                    attempt.resolved.access = Some((key, AuthzOutcome::Failed(failure)));
+                }
+                Subject::ConfigMap => {}
+            }
+        }
+        let uri = response::request_uri(request.parts);
+        let cause = "authorization did not settle".to_owned();
+        Checked::Refuse(Refusal {
+            response: response::internal_error_response(&uri, &cause, body),
+            cause,
+        })
+    }
+
+    /// Ready once the review `attempt` waits for has been answered (or when it waits for
+    /// none); otherwise `cx` is woken then.
+    pub fn poll_wake(&self, attempt: &Attempt, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(id) = attempt.waiting else {
+            return Poll::Ready(());
+        };
+        let mut queue = self.queue();
+        match queue.pending.get_mut(&id) {
+            Some(pending) => {
+                if !pending.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    pending.waiters.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            None => Poll::Ready(()),
+        }
+    }
+
+    /// Queues a review (or joins the one under way); `None` when too many are pending.
+    fn enqueue(&self, subject: Subject, body: Vec<u8>) -> Option<DelegatedId> {
+        let mut queue = self.queue();
+        if let Some(id) = queue.by_subject.get(&subject) {
+            return Some(*id);
+        }
+        if queue.pending.len() >= self.config.max_pending {
+            return None;
+        }
+        let id = queue.new_id();
+        queue.pending.insert(
+            id,
+            Pending {
+                subject,
+                body,
+                deadline: None,
+                waiters: Vec::new(),
+            },
+        );
+        queue.by_subject.insert(subject, id);
+        queue.to_send.push_back(id);
+        let driver = queue.driver.take();
+        drop(queue);
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+        Some(id)
+    }
+
+    /// The next request for the engine task to send (with the client's timeout running
+    /// from `now`).
+    pub fn poll_request(&self, now: Instant) -> Option<DelegatedRequest> {
+        let mut queue = self.queue();
+        if queue.configmap_due.is_some_and(|due| due <= now)
+            && !queue.by_subject.contains_key(&Subject::ConfigMap)
+        {
+            queue.configmap_due = None;
+            let id = queue.new_id();
+            queue.pending.insert(
+                id,
+                Pending {
+                    subject: Subject::ConfigMap,
+                    body: Vec::new(),
+                    deadline: Some(now.saturating_add(self.config.review_timeout)),
+                    waiters: Vec::new(),
+                },
+            );
+            queue.by_subject.insert(Subject::ConfigMap, id);
+            return Some(DelegatedRequest {
+                id,
+                kind: DelegatedKind::ConfigMap,
+                method: Method::GET,
+                path: CONFIGMAP_PATH,
+                body: Vec::new(),
+            });
+        }
+        while let Some(id) = queue.to_send.pop_front() {
+            let Some(pending) = queue.pending.get_mut(&id) else {
+                continue;
+            };
+            pending.deadline = Some(now.saturating_add(self.config.review_timeout));
+            let (kind, path) = match pending.subject {
+                Subject::Token(_) => (DelegatedKind::TokenReview, TOKEN_REVIEW_PATH),
+                Subject::Access(_) => (
+                    DelegatedKind::SubjectAccessReview,
+                    SUBJECT_ACCESS_REVIEW_PATH,
+                ),
+                Subject::ConfigMap => continue,
+            };
+            return Some(DelegatedRequest {
+                id,
+                kind,
+                method: Method::POST,
+                path,
+                body: std::mem::take(&mut pending.body),
+            });
+        }
+        None
+    }
+
+    /// The answer to a delegated request: a response's status and whole body, or why
+    /// there is none. Reviews are recorded in the gate's caches and their waiting
+    /// requests woken; a ConfigMap answer updates the followed settings.
+    pub fn complete(
+        &self,
+        id: DelegatedId,
+        result: Result<(StatusCode, &[u8]), &str>,
+        now: Instant,
+    ) {
+        let Some(pending) = self.take_pending(id) else {
+            return;
+        };
+        let outcome: Result<&[u8], String> = match result {
+            Ok((status, body)) if status.is_success() => Ok(body),
+            Ok((status, body)) => Err(format!(
+                "the apiserver answered {status}: {}",
+                snippet(body)
+            )),
+            Err(reason) => Err(reason.to_owned()),
+        };
+        let outcome = outcome.as_deref().map_err(String::as_str);
+        let answer = match pending.subject {
+            Subject::Token(hash) => {
+                let verdict = self
+                    .gate
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .complete_token_review(&hash, outcome, now);
+                Answer::Token(hash, verdict)
+            }
+            Subject::Access(key) => {
+                let decision = self
+                    .gate
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .complete_sar(&key, outcome, now);
+                Answer::Access(key, decision)
+            }
+            Subject::ConfigMap => {
+                self.apply_configmap(result, now);
+                return;
+            }
+        };
+        self.queue().results.insert(id, (now, answer));
+        for waiter in pending.waiters {
+            waiter.wake();
+        }
+    }
+
+    fn take_pending(&self, id: DelegatedId) -> Option<Pending> {
+        let mut queue = self.queue();
+        let pending = queue.pending.remove(&id)?;
+        if queue.by_subject.get(&pending.subject) == Some(&id) {
+            queue.by_subject.remove(&pending.subject);
+        }
+        Some(pending)
+    }
+
+    /// A ConfigMap read: found or not found replaces the followed settings; any other
+    /// answer keeps the current ones until the next read.
+    fn apply_configmap(&self, result: Result<(StatusCode, &[u8]), &str>, now: Instant) {
+        let Some(follow) = self.config.follow_configmap else {
+            return;
+        };
+        self.queue().configmap_due = Some(now.saturating_add(follow.interval));
+        let ext = match result {
+            Ok((StatusCode::OK, body)) => match ExtensionAuthentication::from_json(body) {
+                Ok(ext) => ext,
+                Err(_) => return,
+            },
+            Ok((StatusCode::NOT_FOUND, _)) => ExtensionAuthentication::default(),
+            _ => return,
+        };
+        let mut gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let current = gate.authenticator.config();
+        let ca_changed = follow.client_ca && current.client_ca != ext.client_ca;
+        let header_changed = follow.request_header && current.request_header != ext.request_header;
+        if ca_changed {
+            gate.authenticator.set_client_ca(ext.client_ca);
+        }
+        if header_changed {
+            gate.authenticator.set_request_header(ext.request_header);
+        }
+    }
+
+    /// Fails reviews not answered by their deadline (returning them, for the engine
+    /// task to abort) and forgets old results. A ConfigMap read that timed out is tried
+    /// again after the follow interval.
+    pub fn handle_timeout(&self, now: Instant) -> Vec<DelegatedId> {
+        let expired: Vec<DelegatedId> = {
+            let mut queue = self.queue();
+            queue
+                .results
+                .retain(|_, (at, _)| now.saturating_duration_since(*at) < RESULT_RETENTION);
+            queue
+                .pending
+                .iter()
+                .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for id in &expired {
+            self.complete(*id, Err("the review timed out"), now);
+        }
+        expired
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) or
+    /// [`poll_request`](Self::poll_request) has something to do next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let queue = self.queue();
+        let deadlines = queue.pending.values().filter_map(|p| p.deadline);
+        deadlines.chain(queue.configmap_due).min()
+    }
+
+    /// For the engine task: ready when a review waits to be sent; otherwise `cx` is woken
+    /// when one is queued.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut queue = self.queue();
+        if !queue.to_send.is_empty() {
+            return Poll::Ready(());
+        }
+        queue.driver = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Reviews waiting or in flight.
+    pub fn pending(&self) -> usize {
+        self.queue().pending.len()
+    }
+}
+
+/// The start of an error body, for the failure text.
+fn snippet(body: &[u8]) -> String {
+    let end = body.len().min(ERROR_SNIPPET);
+    String::from_utf8_lossy(&body[..end]).trim().to_owned()
+}
