@@ -1371,3 +1371,539 @@ fn large_review_answers_are_bounded() {
         TokenVerdict::Failed(_)
     ));
 }
+
+// ---------------------------------------------------------------------------------------
+// Through the serving path: connection, service, delegation and engine driver
+// ---------------------------------------------------------------------------------------
+
+mod wired {
+    use super::*;
+    use metrics_core::api::dispatch::{Api, ApiConfig};
+    use metrics_core::driver::{
+        ApiService, ClientConfig, Command, ConfigMapFollow, DelegatedTarget, Delegation,
+        DelegationConfig, EngineDriver, Exchange, Peer, Report, RequestKey, ServerConfig,
+        ServerConnection, Upstream,
+    };
+    use metrics_core::engine::{Engine, EngineConfig};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::time::Duration;
+
+    const REVIEWER: &str = "reviews.test";
+
+    /// Counts its wake-ups: a connection task waiting for a review.
+    #[derive(Default)]
+    struct Task(AtomicUsize);
+
+    impl Wake for Task {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The server's pieces around one delegation, without sockets.
+    struct Server {
+        driver: EngineDriver<()>,
+        delegation: Arc<Delegation>,
+        service: ApiService,
+    }
+
+    fn server_with(gate: Gate, config: DelegationConfig) -> Server {
+        let engine = Engine::new(EngineConfig::new(Duration::from_secs(15), 1), at(0));
+        let api = Arc::new(Api::new(ApiConfig {
+            server_address: ":443".into(),
+            version: Default::default(),
+            release: "v0.1.0".into(),
+        }));
+        let delegation = Arc::new(Delegation::new(gate, config, at(0)));
+        let target = DelegatedTarget {
+            host: REVIEWER.into(),
+            port: 6443,
+            token: Some(Arc::new(|| Some("sa-token".to_owned()))),
+        };
+        let mut client = ClientConfig::new("test".into(), "apiserver.test".into(), 443);
+        client.authentication = Some(target.clone());
+        client.authorization = Some(target);
+        let mut driver = EngineDriver::new(engine, client).with_delegation(Arc::clone(&delegation));
+        // The engine's own first actions (lists of nodes and pods) are not looked at here.
+        driver.handle_timeout(at(0), wall());
+        while driver.poll_command(at(0), wall()).is_some() {}
+        let service =
+            ApiService::new(api, driver.reader(), 7).with_delegation(Arc::clone(&delegation));
+        Server {
+            driver,
+            delegation,
+            service,
+        }
+    }
+
+    fn server(pki: &Pki) -> Server {
+        server_with(pki.gate(), DelegationConfig::default())
+    }
+
+    /// A client connection with one request sent.
+    struct Client {
+        conn: ServerConnection<ApiService>,
+        task: Arc<Task>,
+        /// Written at once, as the adapter asks right after feeding.
+        immediate: Option<(u16, String)>,
+    }
+
+    impl Server {
+        fn send(&self, certificates: &[Vec<u8>], request: &str, now: Instant) -> Client {
+            let mut conn = ServerConnection::new(ServerConfig::DEFAULT, self.service.clone(), now);
+            conn.handle_handshake(
+                now,
+                Peer {
+                    certificates: certificates.to_vec(),
+                },
+            );
+            conn.feed(now, request.as_bytes());
+            let mut client = Client {
+                conn,
+                task: Arc::default(),
+                immediate: None,
+            };
+            client.immediate = client.transmit(now);
+            client
+        }
+
+        /// The delegated requests the engine task would send now.
+        fn reviews(&mut self, now: Instant) -> Vec<Exchange> {
+            self.driver.handle_timeout(now, wall());
+            let mut out = Vec::new();
+            while let Some(command) = self.driver.poll_command(now, wall()) {
+                if let Command::Start { exchange, .. } = command
+                    && matches!(exchange.key(), RequestKey::Delegated(_))
+                {
+                    out.push(exchange);
+                }
+            }
+            out
+        }
+
+        /// Answers a delegated request as kube-apiserver would.
+        fn answer(&mut self, mut exchange: Exchange, status: u16, body: &[u8], now: Instant) {
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            exchange.feed(head.as_bytes());
+            exchange.feed(body);
+            while let Some(completion) = exchange.poll_completion() {
+                self.driver
+                    .handle_report(now, Report::Completion(completion));
+            }
+            let finished = Report::Finished {
+                key: exchange.key(),
+                endpoint: exchange.endpoint().clone(),
+                connection: None,
+            };
+            self.driver.handle_report(now, finished);
+        }
+    }
+
+    impl Client {
+        /// The response written by now, if any: (status, whole text). Like the adapter,
+        /// it asks again only once the connection's wake-up is ready.
+        fn response(&mut self, now: Instant) -> Option<(u16, String)> {
+            if let Some(immediate) = self.immediate.take() {
+                return Some(immediate);
+            }
+            if let Some(response) = self.transmit(now) {
+                return Some(response);
+            }
+            if self.poll_wake().is_pending() {
+                return None;
+            }
+            self.transmit(now)
+        }
+
+        fn transmit(&mut self, now: Instant) -> Option<(u16, String)> {
+            let bytes = self.conn.poll_transmit(now, wall())?;
+            self.conn.handle_transmitted(now);
+            let text = String::from_utf8(bytes).expect("utf-8");
+            let status = text[9..12].parse().expect("status code");
+            Some((status, text))
+        }
+
+        /// Whether the connection may go on (as the adapter's wake-up arm sees it).
+        fn poll_wake(&mut self) -> Poll<()> {
+            let waker = Waker::from(Arc::clone(&self.task));
+            self.conn.poll_wake(&mut Context::from_waker(&waker))
+        }
+
+        fn wakes(&self) -> usize {
+            self.task.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn request(path: &str, headers: &[(&str, &str)]) -> String {
+        let mut text = format!("GET {path} HTTP/1.1\r\nHost: metrics-server\r\n");
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        text
+    }
+
+    fn body_of(exchange: &Exchange) -> Value {
+        let bytes = exchange.request_bytes();
+        let split = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("head and body");
+        json(&bytes[split + 4..])
+    }
+
+    fn head_of(exchange: &Exchange) -> String {
+        let bytes = exchange.request_bytes();
+        let split = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("head");
+        String::from_utf8_lossy(&bytes[..split]).into_owned()
+    }
+
+    const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
+
+    fn token_review_answer(user: &str, groups: &[&str]) -> Vec<u8> {
+        serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "status": {"authenticated": true, "user": {"username": user, "groups": groups}},
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn front_proxy_user_waits_for_one_review_shared_by_concurrent_requests() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let jane = request(
+            NODES,
+            &[("X-Remote-User", "jane"), ("X-Remote-Group", "dev")],
+        );
+        let mut first = server.send(pki.proxy(), &jane, at(1));
+        let mut second = server.send(pki.proxy(), &jane, at(1));
+        assert_eq!(first.response(at(1)), None, "waits for the review");
+        assert_eq!(second.response(at(1)), None);
+        assert!(first.poll_wake().is_pending() && second.poll_wake().is_pending());
+
+        let mut reviews = server.reviews(at(1));
+        assert_eq!(reviews.len(), 1, "one review for both requests");
+        let review = reviews.remove(0);
+        assert_eq!(review.endpoint().upstream, Upstream::Authorization);
+        assert_eq!(review.endpoint().host, REVIEWER);
+        let head = head_of(&review);
+        assert!(
+            head.starts_with("POST /apis/authorization.k8s.io/v1/subjectaccessreviews HTTP/1.1"),
+            "{head}"
+        );
+        assert!(head.contains("authorization: Bearer sa-token"), "{head}");
+        let spec = &body_of(&review)["spec"];
+        assert_eq!(spec["user"], "jane");
+        assert_eq!(
+            spec["groups"],
+            serde_json::json!(["dev", "system:authenticated"])
+        );
+        assert_eq!(spec["resourceAttributes"]["verb"], "list");
+        assert_eq!(spec["resourceAttributes"]["group"], "metrics.k8s.io");
+        assert_eq!(spec["resourceAttributes"]["resource"], "nodes");
+
+        server.answer(review, 201, ALLOW, at(2));
+        assert_eq!((first.wakes(), second.wakes()), (1, 1), "both tasks woken");
+        assert!(first.poll_wake().is_ready() && second.poll_wake().is_ready());
+        for client in [&mut first, &mut second] {
+            let (status, text) = client.response(at(2)).expect("answered");
+            assert_eq!(status, 200, "{text}");
+            assert!(text.contains("\"kind\":\"NodeMetricsList\""), "{text}");
+        }
+        // Within the authorized TTL the next request is answered at once.
+        let mut third = server.send(pki.proxy(), &jane, at(5));
+        assert_eq!(third.response(at(5)).map(|r| r.0), Some(200));
+        assert!(server.reviews(at(5)).is_empty());
+        assert_eq!(server.delegation.pending(), 0);
+    }
+
+    #[test]
+    fn front_proxy_user_denied_by_review_is_403() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let mallory = request(NODES, &[("X-Remote-User", "mallory")]);
+        let mut client = server.send(pki.proxy(), &mallory, at(1));
+        assert_eq!(client.response(at(1)), None);
+        let review = server.reviews(at(1)).pop().expect("a review");
+        assert_eq!(body_of(&review)["spec"]["user"], "mallory");
+        server.answer(review, 201, DENY, at(1));
+        let (status, text) = client.response(at(1)).expect("answered");
+        assert_eq!(status, 403);
+        assert!(
+            text.contains(r#"User \"mallory\" cannot list resource \"nodes\" in API group \"metrics.k8s.io\" at the cluster scope"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn untrusted_front_proxy_and_disallowed_cn_are_401_without_any_review() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let stranger_ca = Ca::new("front-proxy-ca");
+        let forged = stranger_ca.client("front-proxy-client", None);
+        let intruder = pki.front_proxy_ca.client("intruder", None);
+        let admin = request(
+            NODES,
+            &[
+                ("X-Remote-User", "admin"),
+                ("X-Remote-Group", "system:masters"),
+            ],
+        );
+        for chain in [forged, intruder] {
+            let mut client = server.send(&[chain], &admin, at(1));
+            let (status, text) = client.response(at(1)).expect("answered at once");
+            assert_eq!(status, 401);
+            assert!(text.ends_with(UNAUTHORIZED), "{text}");
+        }
+        assert!(server.reviews(at(1)).is_empty());
+    }
+
+    #[test]
+    fn front_proxy_headers_without_a_certificate_are_anonymous_and_denied() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let admin = request(
+            NODES,
+            &[
+                ("X-Remote-User", "admin"),
+                ("X-Remote-Group", "system:masters"),
+            ],
+        );
+        let mut client = server.send(&[], &admin, at(1));
+        assert_eq!(
+            client.response(at(1)),
+            None,
+            "not in system:masters: reviewed"
+        );
+        let review = server.reviews(at(1)).pop().expect("a review");
+        let spec = &body_of(&review)["spec"];
+        assert_eq!(spec["user"], "system:anonymous");
+        assert_eq!(
+            spec["groups"],
+            serde_json::json!(["system:unauthenticated"])
+        );
+        server.answer(review, 201, DENY, at(1));
+        let (status, text) = client.response(at(1)).expect("answered");
+        assert_eq!(status, 403);
+        assert!(
+            text.contains(r#"User \"system:anonymous\" cannot list"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn client_ca_user_is_reviewed_with_cn_and_organisations() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let alice = pki.client_ca.client("alice", Some("team-a"));
+        let mut client = server.send(&[alice], &request(NODES, &[]), at(1));
+        let review = server.reviews(at(1)).pop().expect("a review");
+        let spec = &body_of(&review)["spec"];
+        assert_eq!(spec["user"], "alice");
+        assert_eq!(
+            spec["groups"],
+            serde_json::json!(["team-a", "system:authenticated"])
+        );
+        server.answer(review, 201, ALLOW, at(1));
+        assert_eq!(client.response(at(1)).map(|r| r.0), Some(200));
+    }
+
+    #[test]
+    fn bearer_token_is_reviewed_then_authorized_then_cached() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let with_token = request(NODES, &[("Authorization", "Bearer secret-token")]);
+        let mut client = server.send(&[], &with_token, at(1));
+        assert_eq!(client.response(at(1)), None);
+        let review = server.reviews(at(1)).pop().expect("a TokenReview");
+        assert_eq!(review.endpoint().upstream, Upstream::Authentication);
+        assert!(head_of(&review).starts_with("POST /apis/authentication.k8s.io/v1/tokenreviews"));
+        assert_eq!(body_of(&review)["spec"]["token"], "secret-token");
+        server.answer(review, 201, &token_review_answer("bob", &["dev"]), at(1));
+        assert!(client.poll_wake().is_ready());
+        assert_eq!(
+            client.response(at(1)),
+            None,
+            "now waits for the access review"
+        );
+        let review = server.reviews(at(1)).pop().expect("a SubjectAccessReview");
+        assert_eq!(body_of(&review)["spec"]["user"], "bob");
+        server.answer(review, 201, ALLOW, at(1));
+        assert_eq!(client.response(at(1)).map(|r| r.0), Some(200));
+
+        // Both answers are cached (10 s): no review for the same token.
+        let mut again = server.send(&[], &with_token, at(3));
+        assert_eq!(again.response(at(3)).map(|r| r.0), Some(200));
+        assert!(server.reviews(at(3)).is_empty());
+    }
+
+    #[test]
+    fn rejected_token_is_401() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let mut client = server.send(
+            &[],
+            &request(NODES, &[("Authorization", "Bearer wrong")]),
+            at(1),
+        );
+        let review = server.reviews(at(1)).pop().expect("a TokenReview");
+        let rejected = br#"{"kind":"TokenReview","status":{"authenticated":false}}"#;
+        server.answer(review, 201, rejected, at(1));
+        let (status, text) = client.response(at(1)).expect("answered");
+        assert_eq!(status, 401);
+        assert!(text.ends_with(UNAUTHORIZED), "{text}");
+    }
+
+    #[test]
+    fn zero_ttl_reviews_still_answer_the_requests_that_waited() {
+        let pki = pki();
+        let authn = AuthnConfig {
+            token_cache_ttl: Duration::ZERO,
+            ..pki.authn()
+        };
+        let authz = AuthzConfig {
+            authorized_ttl: Duration::ZERO,
+            ..AuthzConfig::default()
+        };
+        let gate = Gate::new(authn, authz).expect("gate");
+        let mut server = server_with(gate, DelegationConfig::default());
+        let with_token = request(NODES, &[("Authorization", "Bearer t")]);
+        let mut client = server.send(&[], &with_token, at(1));
+        assert_eq!(client.response(at(1)), None);
+        let review = server.reviews(at(1)).pop().expect("a TokenReview");
+        server.answer(review, 201, &token_review_answer("bob", &[]), at(1));
+        // Asked later than the completion: the cache has nothing, the attempt has it.
+        assert_eq!(client.response(at(2)), None);
+        let review = server.reviews(at(2)).pop().expect("a SubjectAccessReview");
+        assert!(
+            head_of(&review).contains("/subjectaccessreviews"),
+            "not the token again"
+        );
+        server.answer(review, 201, ALLOW, at(2));
+        assert_eq!(client.response(at(3)).map(|r| r.0), Some(200));
+        assert!(server.reviews(at(3)).is_empty(), "nothing reviewed twice");
+    }
+
+    #[test]
+    fn unanswered_review_times_out_with_500() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let jane = request(NODES, &[("X-Remote-User", "jane")]);
+        let mut client = server.send(pki.proxy(), &jane, at(1));
+        let review = server.reviews(at(1)).pop().expect("a review");
+        let key = review.key();
+        assert_eq!(
+            server.driver.poll_timeout(),
+            Some(at(11)),
+            "the 10 s review timeout"
+        );
+        server.driver.handle_timeout(at(11), wall());
+        let mut aborted = false;
+        while let Some(command) = server.driver.poll_command(at(11), wall()) {
+            aborted |= matches!(command, Command::Abort(k) if k == key);
+        }
+        assert!(aborted, "the review's task is aborted");
+        let (status, text) = client.response(at(11)).expect("answered");
+        assert_eq!(status, 500);
+        assert!(text.contains("the review timed out"), "{text}");
+    }
+
+    #[test]
+    fn always_allowed_paths_and_system_masters_need_no_review() {
+        let pki = pki();
+        let mut server = server(&pki);
+        for path in ["/livez", "/healthz"] {
+            let mut client = server.send(&[], &request(path, &[]), at(1));
+            assert_eq!(client.response(at(1)).map(|r| r.0), Some(200), "{path}");
+        }
+        let aggregator = request(
+            NODES,
+            &[
+                ("X-Remote-User", "system:kube-aggregator"),
+                ("X-Remote-Group", "system:masters"),
+            ],
+        );
+        let mut client = server.send(pki.proxy(), &aggregator, at(1));
+        assert_eq!(client.response(at(1)).map(|r| r.0), Some(200));
+        assert!(server.reviews(at(1)).is_empty());
+    }
+
+    #[test]
+    fn configmap_changes_replace_the_front_proxy_settings() {
+        let pki = pki();
+        // Started without request-header settings (the ConfigMap had none yet).
+        let authn = AuthnConfig {
+            request_header: None,
+            ..pki.authn()
+        };
+        let gate = Gate::new(authn, AuthzConfig::default()).expect("gate");
+        let follow = ConfigMapFollow {
+            client_ca: false,
+            request_header: true,
+            interval: Duration::from_secs(30),
+        };
+        let config = DelegationConfig {
+            follow_configmap: Some(follow),
+            ..DelegationConfig::default()
+        };
+        let mut server = server_with(gate, config);
+        let aggregator = request(
+            NODES,
+            &[
+                ("X-Remote-User", "system:kube-aggregator"),
+                ("X-Remote-Group", "system:masters"),
+            ],
+        );
+        // Without the request-header CA the proxy's certificate is only a client
+        // certificate the client CA does not know: 401.
+        let mut before = server.send(pki.proxy(), &aggregator, at(1));
+        assert_eq!(before.response(at(1)).map(|r| r.0), Some(401));
+        assert_eq!(server.driver.poll_timeout(), Some(at(30)), "the next read");
+
+        let mut reads = server.reviews(at(30));
+        assert_eq!(reads.len(), 1);
+        let read = reads.pop().expect("the ConfigMap read");
+        assert!(head_of(&read).starts_with(
+            "GET /api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication HTTP/1.1"
+        ));
+        let ca = pki.front_proxy_ca.pem.clone();
+        let configmap = serde_json::json!({
+            "kind": "ConfigMap",
+            "data": {
+                "requestheader-client-ca-file": ca,
+                "requestheader-allowed-names": "[\"front-proxy-client\"]",
+                "requestheader-username-headers": "[\"X-Remote-User\"]",
+                "requestheader-group-headers": "[\"X-Remote-Group\"]",
+            },
+        });
+        server.answer(read, 200, configmap.to_string().as_bytes(), at(30));
+        let settings = server
+            .delegation
+            .authn_config()
+            .request_header
+            .expect("followed");
+        assert_eq!(settings.allowed_names, ["front-proxy-client"]);
+
+        let mut after = server.send(pki.proxy(), &aggregator, at(31));
+        assert_eq!(
+            after.response(at(31)).map(|r| r.0),
+            Some(200),
+            "trusted now"
+        );
+        // The ConfigMap disappearing removes them again.
+        let read = server.reviews(at(60)).pop().expect("the next read");
+        server.answer(read, 404, b"{}", at(60));
+        assert_eq!(server.delegation.authn_config().request_header, None);
+    }
+}

@@ -109,6 +109,7 @@ fn end_to_end(runtime: &str) {
     check_raw_nodes(&demo, &truth);
     check_raw_pods(&demo, &truth);
     check_get_node_metrics(&demo, &truth);
+    check_direct_access(&mut demo);
     let checked_in = checks.elapsed();
 
     let stopping = Instant::now();
@@ -670,6 +671,64 @@ fn check_pod_item(item: &Value, truth: &Truth) -> (String, String) {
         assert_eq!(memory, usage.memory_bytes, "{what}: memory");
     }
     (ns, name)
+}
+
+/// Straight to the metrics server, past the fake aggregator, with bearer tokens: each
+/// is reviewed (TokenReview) and its user authorized (SubjectAccessReview) by the fake
+/// apiserver. kubectl's user may read metrics; the server's own service account is
+/// authenticated but not allowed; an unknown token is 401. (kubectl cannot be made to
+/// send no credentials at all without prompting; the anonymous case is in core's tests.)
+fn check_direct_access(demo: &mut Demo) {
+    let server = demo
+        .stdout()
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("metrics-server").map(str::trim))
+        .find(|rest| rest.starts_with("https://"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .expect("the demo prints the metrics server's address");
+    let token_in = |path: &Path| {
+        let text = std::fs::read_to_string(path).expect("kubeconfig");
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("token:"))
+            .map(|t| t.trim().trim_matches('"').to_owned())
+            .expect("a token")
+    };
+    let viewer = token_in(&demo.kubeconfig);
+    let service_account = token_in(&demo.work_dir().join("metrics-server.kubeconfig"));
+    let direct = |token: &str| {
+        let out = Command::new("kubectl")
+            .args(["--kubeconfig", "/dev/null", "--server", &server])
+            .arg("--insecure-skip-tls-verify")
+            .args(["--token", token, "--request-timeout", "20s"])
+            .args(["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("kubectl runs");
+        let text = if out.status.success() {
+            out.stdout
+        } else {
+            out.stderr
+        };
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&text).into_owned(),
+        )
+    };
+    let (ok, text) = direct(&viewer);
+    assert!(ok, "the demo user's token must be accepted: {text}");
+    let list = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(items(&list, "NodeMetricsList").len(), NODES);
+    let (ok, text) = direct(&service_account);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            r#"User "system:serviceaccount:kube-system:metrics-server" cannot list resource "nodes""#
+        ),
+        "{text}"
+    );
+    let (ok, text) = direct("not-a-token");
+    assert!(!ok && text.contains("Unauthorized"), "{text}");
 }
 
 fn check_raw_nodes(demo: &Demo, truth: &Truth) {
