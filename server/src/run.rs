@@ -550,3 +550,121 @@ pub fn termination_signal() -> Shutdown {
         let _ = rx.recv().await;
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags;
+    use metrics_core::http::StatusCode;
+
+    /// A scratch directory with a plain-HTTP kubeconfig, removed on drop.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir()
+                .join(format!("metrics-server-run-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("scratch dir");
+            let kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:1\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n";
+            std::fs::write(dir.join("kubeconfig"), kubeconfig).expect("kubeconfig");
+            Scratch(dir)
+        }
+
+        fn arg(&self, flag: &str, file: &str) -> String {
+            format!("--{flag}={}", self.0.join(file).display())
+        }
+
+        fn options(&self, extra: &[&str]) -> Options {
+            let args = [
+                "metrics-server".to_owned(),
+                self.arg("kubeconfig", "kubeconfig"),
+                self.arg("cert-dir", "certs"),
+                "--kubelet-insecure-tls".to_owned(),
+            ];
+            let args = args
+                .into_iter()
+                .chain(extra.iter().map(|s| (*s).to_owned()));
+            flags::parse(args).expect("flags").0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn read(status: u16, body: &str) -> Vec<Completion> {
+        vec![Completion::Delegated {
+            id: DelegatedRequest::configmap_read().id,
+            result: Ok((StatusCode::from_u16(status).expect("status"), body.into())),
+        }]
+    }
+
+    fn now() -> metrics_core::time::Instant {
+        metrics_core::time::Instant::from_nanos(0)
+    }
+
+    #[test]
+    fn delegated_kubeconfigs_are_required_outside_a_cluster() {
+        let scratch = Scratch::new("required");
+        // This test process is not in a cluster (no KUBERNETES_SERVICE_HOST).
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            return;
+        }
+        let error = prepare(&scratch.options(&[])).expect_err("refused");
+        assert!(
+            error
+                .0
+                .starts_with("failed to get delegated authentication kubeconfig"),
+            "{error}"
+        );
+        let authn = scratch.arg("authentication-kubeconfig", "kubeconfig");
+        let error = prepare(&scratch.options(&[&authn])).expect_err("refused");
+        assert!(
+            error
+                .0
+                .starts_with("failed to get delegated authorization kubeconfig"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn configmap_lookup_at_start_up_fails_unless_tolerated() {
+        let scratch = Scratch::new("lookup");
+        let authn = scratch.arg("authentication-kubeconfig", "kubeconfig");
+        let authz = scratch.arg("authorization-kubeconfig", "kubeconfig");
+        let prepared = prepare(&scratch.options(&[&authn, &authz])).expect("prepared");
+        assert!(
+            configmap_exchange(&prepared).is_some(),
+            "no CA flags: lookup"
+        );
+
+        let forbidden = read(403, r#"{"kind":"Status","code":403}"#);
+        let error = delegation(&prepared, Some(&forbidden), now()).expect_err("fatal");
+        assert!(
+            error
+                .0
+                .starts_with("unable to load configmap based request-header-client-ca-file"),
+            "{error}"
+        );
+        let error = delegation(&prepared, Some(&[]), now()).expect_err("timed out: fatal");
+        assert!(error.0.contains("timed out"), "{error}");
+        // Not found: no request-header settings, silently.
+        let delegation_404 = delegation(&prepared, Some(&read(404, "{}")), now()).expect("ok");
+        assert_eq!(delegation_404.authn_config().request_header, None);
+
+        let tolerate = "--authentication-tolerate-lookup-failure";
+        let tolerant = prepare(&scratch.options(&[&authn, &authz, tolerate])).expect("prepared");
+        let started = delegation(&tolerant, Some(&forbidden), now()).expect("tolerated");
+        assert_eq!(started.authn_config().request_header, None);
+        assert!(
+            started.authn_config().token_review,
+            "tokens are still reviewed"
+        );
+
+        let skip = "--authentication-skip-lookup";
+        let skipping = prepare(&scratch.options(&[&authn, &authz, skip])).expect("prepared");
+        assert!(configmap_exchange(&skipping).is_none());
+    }
+}
