@@ -829,6 +829,71 @@ fn client_certificate_problems_are_401_not_anonymous() {
     );
 }
 
+/// Verified chains are remembered for a minute (one signature check a minute for the
+/// aggregator's certificate), but never so that an answer differs from verifying again.
+#[test]
+fn remembered_chains_answer_as_verifying_again_would() {
+    let pki = pki();
+    // 30 s before midnight; the certificate expires at midnight.
+    let before_midnight = Timestamp::from_unix_secs(1_750_031_970);
+    let expiring = pki
+        .front_proxy_ca
+        .client_with("front-proxy-client", None, |p| {
+            p.not_before = rcgen::date_time_ymd(2025, 6, 1);
+            p.not_after = rcgen::date_time_ymd(2025, 6, 16);
+        });
+    let headers = get(&format!("{V}/nodes"), &[("X-Remote-User", "jane")]).headers;
+    let authenticate = |authenticator: &Authenticator, chain: &[Vec<u8>], wall, now| {
+        let request = AuthnRequest {
+            certificates: chain,
+            headers: &headers,
+            wall,
+        };
+        authenticator.authenticate(&request, now)
+    };
+    let mut authenticator = Authenticator::new(pki.authn());
+    let chain = std::slice::from_ref(&expiring);
+    assert!(matches!(
+        authenticate(&authenticator, chain, before_midnight, at(0)),
+        AuthnOutcome::Authenticated(_)
+    ));
+    // 40 s later, within the minute: expired, whatever was verified before.
+    let after_midnight = Timestamp::from_unix_secs(1_750_032_010);
+    assert!(matches!(
+        authenticate(&authenticator, chain, after_midnight, at(40)),
+        AuthnOutcome::Unauthorized(_)
+    ));
+
+    // A long-lived proxy certificate, verified once: a clock stepped back before its
+    // start is checked again, and so is everything after the CA is replaced.
+    let starting = pki
+        .front_proxy_ca
+        .client_with("front-proxy-client", None, |p| {
+            p.not_before = rcgen::date_time_ymd(2025, 6, 15);
+            p.not_after = rcgen::date_time_ymd(2030, 1, 1);
+        });
+    let chain = std::slice::from_ref(&starting);
+    let morning = Timestamp::from_unix_secs(1_749_945_600 + 60);
+    assert!(matches!(
+        authenticate(&authenticator, chain, morning, at(0)),
+        AuthnOutcome::Authenticated(_)
+    ));
+    let yesterday = Timestamp::from_unix_secs(1_749_945_600 - 60);
+    assert!(matches!(
+        authenticate(&authenticator, chain, yesterday, at(1)),
+        AuthnOutcome::Unauthorized(_)
+    ));
+    let other_ca = Ca::new("front-proxy-ca");
+    authenticator.set_request_header(Some(RequestHeaderConfig {
+        client_ca: other_ca.bundle(),
+        ..pki.request_header()
+    }));
+    assert!(matches!(
+        authenticate(&authenticator, chain, morning, at(2)),
+        AuthnOutcome::Unauthorized(_)
+    ));
+}
+
 #[test]
 fn websocket_bearer_protocol() {
     let mut gate = pki().gate();

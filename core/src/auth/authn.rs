@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::cache::TtlCache;
 use super::text;
-use super::x509::CaBundle;
+use super::x509::{CaBundle, VerifyingBundle};
 use crate::api::json::write_str;
 use crate::time::{Instant, Timestamp};
 
@@ -292,7 +292,7 @@ impl AuthnOutcome {
 /// [`RequestHeaderConfig`] with header names parsed once.
 #[derive(Debug)]
 struct FrontProxy {
-    client_ca: CaBundle,
+    client_ca: VerifyingBundle,
     allowed_names: Vec<String>,
     username: Vec<HeaderName>,
     uid: Vec<HeaderName>,
@@ -310,7 +310,7 @@ impl FrontProxy {
                 .collect()
         };
         FrontProxy {
-            client_ca: config.client_ca.clone(),
+            client_ca: VerifyingBundle::new(config.client_ca.clone()),
             allowed_names: config.allowed_names.clone(),
             username: names(&config.username_headers),
             uid: names(&config.uid_headers),
@@ -339,6 +339,8 @@ struct TokenLookup<'a> {
 pub struct Authenticator {
     config: AuthnConfig,
     front_proxy: Option<FrontProxy>,
+    /// `config.client_ca`, remembering what it verified.
+    client_ca: Option<VerifyingBundle>,
     tokens: TtlCache<TokenHash, TokenVerdict>,
 }
 
@@ -354,6 +356,7 @@ impl Authenticator {
     pub fn new(config: AuthnConfig) -> Authenticator {
         Authenticator {
             front_proxy: config.request_header.as_ref().map(FrontProxy::new),
+            client_ca: config.client_ca.clone().map(VerifyingBundle::new),
             tokens: TtlCache::new(config.cache_capacity),
             config,
         }
@@ -371,6 +374,7 @@ impl Authenticator {
 
     /// Replaces the client CA (ConfigMap update, CA rotation).
     pub fn set_client_ca(&mut self, client_ca: Option<CaBundle>) {
+        self.client_ca = client_ca.clone().map(VerifyingBundle::new);
         self.config.client_ca = client_ca;
     }
 
@@ -398,8 +402,8 @@ impl Authenticator {
         let mut errors = Vec::new();
         let lookup = TokenLookup { now, resolved };
         let steps: [&dyn Fn() -> Step; 4] = [
-            &|| self.front_proxy_step(request),
-            &|| self.client_cert_step(request),
+            &|| self.front_proxy_step(request, now),
+            &|| self.client_cert_step(request, now),
             &|| self.bearer_step(request.headers, &lookup),
             &|| self.websocket_step(request.headers, &lookup),
         ];
@@ -425,14 +429,17 @@ impl Authenticator {
 
     /// Request-header authentication: a client certificate verified against the
     /// request-header CA, with an allowed CN, makes the configured headers authoritative.
-    fn front_proxy_step(&self, request: &AuthnRequest<'_>) -> Step {
+    fn front_proxy_step(&self, request: &AuthnRequest<'_>, now: Instant) -> Step {
         let Some(proxy) = &self.front_proxy else {
             return Step::NotApplicable;
         };
-        if request.certificates.is_empty() || proxy.client_ca.is_empty() {
+        if request.certificates.is_empty() || proxy.client_ca.bundle().is_empty() {
             return Step::NotApplicable;
         }
-        let subject = match proxy.client_ca.verify(request.certificates, request.wall) {
+        let subject = match proxy
+            .client_ca
+            .verify(request.certificates, request.wall, now)
+        {
             Ok(subject) => subject,
             Err(e) => return Step::Error(e.to_string()),
         };
@@ -481,14 +488,14 @@ impl Authenticator {
     }
 
     /// Client-certificate authentication: user = CN, groups = O.
-    fn client_cert_step(&self, request: &AuthnRequest<'_>) -> Step {
-        let Some(ca) = &self.config.client_ca else {
+    fn client_cert_step(&self, request: &AuthnRequest<'_>, now: Instant) -> Step {
+        let Some(ca) = &self.client_ca else {
             return Step::NotApplicable;
         };
-        if request.certificates.is_empty() || ca.is_empty() {
+        if request.certificates.is_empty() || ca.bundle().is_empty() {
             return Step::NotApplicable;
         }
-        let subject = match ca.verify(request.certificates, request.wall) {
+        let subject = match ca.verify(request.certificates, request.wall, now) {
             Ok(subject) => subject,
             Err(e) => return Step::Error(format!("verifying certificate failed: {e}")),
         };
