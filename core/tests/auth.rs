@@ -1861,27 +1861,85 @@ mod wired {
     }
 
     #[test]
-    fn unanswered_review_times_out_with_500() {
+    fn unanswered_review_is_sent_five_times_then_fails_with_500() {
         let pki = pki();
         let mut server = server(&pki);
         let jane = request(NODES, &[("X-Remote-User", "jane")]);
         let mut client = server.send(pki.proxy(), &jane, at(1));
-        let review = server.reviews(at(1)).pop().expect("a review");
-        let key = review.key();
-        assert_eq!(
-            server.driver.poll_timeout(),
-            Some(at(11)),
-            "the 10 s review timeout"
-        );
-        server.driver.handle_timeout(at(11), wall());
-        let mut aborted = false;
-        while let Some(command) = server.driver.poll_command(at(11), wall()) {
-            aborted |= matches!(command, Command::Abort(k) if k == key);
+        let mut now = at(1);
+        let mut sends = Vec::new();
+        let mut aborted = 0;
+        // Each send times out after 10 s; the next follows after the backoff.
+        for _ in 0..20 {
+            server.driver.handle_timeout(now, wall());
+            while let Some(command) = server.driver.poll_command(now, wall()) {
+                match command {
+                    Command::Start { exchange, .. }
+                        if matches!(exchange.key(), RequestKey::Delegated(_)) =>
+                    {
+                        sends.push((now, exchange.key()));
+                    }
+                    Command::Abort(RequestKey::Delegated(_)) => aborted += 1,
+                    _ => {}
+                }
+            }
+            if let Some((status, text)) = client.response(now) {
+                assert_eq!(status, 500);
+                assert!(text.contains("the review timed out"), "{text}");
+                break;
+            }
+            now = server.driver.poll_timeout().expect("a deadline");
         }
-        assert!(aborted, "the review's task is aborted");
-        let (status, text) = client.response(at(11)).expect("answered");
-        assert_eq!(status, 500);
-        assert!(text.contains("the review timed out"), "{text}");
+        assert_eq!(sends.len(), 5, "{sends:?}");
+        assert_eq!(aborted, 5, "every send that timed out is aborted");
+        let keys: std::collections::HashSet<_> = sends.iter().map(|(_, k)| *k).collect();
+        assert_eq!(keys.len(), 5, "each send has its own key");
+        // 10 s timeout, then 0.5 s x 1.5^n (+ up to 20 %) before the next send.
+        for (n, pair) in sends.windows(2).enumerate() {
+            let gap = pair[1].0.saturating_duration_since(pair[0].0);
+            let backoff = gap - Duration::from_secs(10);
+            let base = Duration::from_millis(500).mul_f64(1.5f64.powi(n as i32));
+            assert!(
+                backoff >= base && backoff <= base.mul_f64(1.2),
+                "gap {n}: {gap:?}"
+            );
+        }
+        // A failure is not cached: a request a moment later is reviewed again.
+        let later = now.saturating_add(Duration::from_millis(1));
+        let mut client_again = server.send(pki.proxy(), &jane, later);
+        let (status, text) = client_again
+            .response(later)
+            .map_or((0, String::new()), |r| r);
+        assert_eq!(
+            status, 0,
+            "a failure is not cached: reviewed again ({text})"
+        );
+        assert_eq!(server.delegation.pending(), 1);
+    }
+
+    #[test]
+    fn review_answered_503_is_retried_and_a_late_answer_to_an_old_send_is_ignored() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let jane = request(NODES, &[("X-Remote-User", "jane")]);
+        let mut client = server.send(pki.proxy(), &jane, at(1));
+        let first = server.reviews(at(1)).pop().expect("a review");
+        let first_key = first.key();
+        server.answer(first, 503, b"busy", at(1));
+        assert_eq!(client.response(at(1)), None, "retried, still waiting");
+        assert!(server.reviews(at(1)).is_empty(), "not before the backoff");
+        let retry_at = server.driver.poll_timeout().expect("the retry");
+        let second = server.reviews(retry_at).pop().expect("sent again");
+        assert_ne!(second.key(), first_key);
+        // An answer carrying the first send's key changes nothing now.
+        if let RequestKey::Delegated(id) = first_key {
+            server
+                .delegation
+                .complete(id, Ok((http::StatusCode::CREATED, DENY)), retry_at);
+        }
+        assert_eq!(client.response(retry_at), None);
+        server.answer(second, 201, ALLOW, retry_at);
+        assert_eq!(client.response(retry_at).map(|r| r.0), Some(200));
     }
 
     #[test]

@@ -31,14 +31,31 @@ const RESULT_RETENTION: Duration = Duration::from_secs(60);
 /// Most bytes of an error response quoted in a review failure.
 const ERROR_SNIPPET: usize = 256;
 
-/// Identifies a delegated request (review or ConfigMap read).
+/// Sends of one review at most: the first and four retries (client-go's webhook backoff:
+/// 0.5 s, x1.5 per step, up to 20 % jitter, 5 steps).
+pub const REVIEW_ATTEMPTS: u32 = 5;
+const RETRY_FIRST_DELAY: Duration = Duration::from_millis(500);
+const RETRY_FACTOR: f64 = 1.5;
+const RETRY_JITTER: f64 = 0.2;
+
+/// Identifies one send of a delegated request (review or ConfigMap read); a retried
+/// review is sent again under the next attempt number, so an answer to an earlier send
+/// that arrives late is told apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DelegatedId(u64);
+pub struct DelegatedId {
+    review: u64,
+    attempt: u32,
+}
 
 impl DelegatedId {
-    /// The number (unique in one [`Delegation`]).
+    /// The review's number (unique in one [`Delegation`]).
     pub fn get(self) -> u64 {
-        self.0
+        self.review
+    }
+
+    /// Which send of it this is, from 1.
+    pub fn attempt(self) -> u32 {
+        self.attempt
     }
 }
 
@@ -73,7 +90,10 @@ impl DelegatedRequest {
     /// answer decides whether the server may start, spec 5.3).
     pub fn configmap_read() -> DelegatedRequest {
         DelegatedRequest {
-            id: DelegatedId(0),
+            id: DelegatedId {
+                review: 0,
+                attempt: 1,
+            },
             kind: DelegatedKind::ConfigMap,
             method: Method::GET,
             path: CONFIGMAP_PATH,
@@ -140,7 +160,7 @@ impl Default for DelegationConfig {
 #[derive(Debug, Default)]
 pub struct Attempt {
     /// The review it waits for.
-    waiting: Option<DelegatedId>,
+    waiting: Option<u64>,
     /// Reviews it already waited for.
     resolved: Resolved,
 }
@@ -175,11 +195,28 @@ enum Subject {
 #[derive(Debug)]
 struct Pending {
     subject: Subject,
-    /// Moved out when handed to the engine task.
+    /// Kept for retries.
     body: Vec<u8>,
-    /// Set when handed to the engine task.
+    /// Sends so far.
+    attempt: u32,
+    /// Set while a send is in flight.
     deadline: Option<Instant>,
+    /// When a failed send is retried.
+    retry_at: Option<Instant>,
     waiters: Vec<Waker>,
+}
+
+impl Pending {
+    fn new(subject: Subject, body: Vec<u8>) -> Pending {
+        Pending {
+            subject,
+            body,
+            attempt: 0,
+            deadline: None,
+            retry_at: None,
+            waiters: Vec::new(),
+        }
+    }
 }
 
 /// A finished review, for the requests that waited for it.
@@ -192,12 +229,12 @@ enum Answer {
 #[derive(Debug, Default)]
 struct Queue {
     next_id: u64,
-    /// Waiting to be handed to the engine task, in order.
-    to_send: VecDeque<DelegatedId>,
-    pending: HashMap<DelegatedId, Pending>,
+    /// Reviews waiting to be handed to the engine task, in order.
+    to_send: VecDeque<u64>,
+    pending: HashMap<u64, Pending>,
     /// Concurrent requests needing the same review share it.
-    by_subject: HashMap<Subject, DelegatedId>,
-    results: HashMap<DelegatedId, (Instant, Answer)>,
+    by_subject: HashMap<Subject, u64>,
+    results: HashMap<u64, (Instant, Answer)>,
     /// The engine task, to wake when a review is queued.
     driver: Option<Waker>,
     /// When the ConfigMap is read next.
@@ -205,9 +242,9 @@ struct Queue {
 }
 
 impl Queue {
-    fn new_id(&mut self) -> DelegatedId {
+    fn new_id(&mut self) -> u64 {
         self.next_id += 1;
-        DelegatedId(self.next_id)
+        self.next_id
     }
 }
 
@@ -339,7 +376,7 @@ impl Delegation {
     }
 
     /// Queues a review (or joins the one under way); `None` when too many are pending.
-    fn enqueue(&self, subject: Subject, body: Vec<u8>) -> Option<DelegatedId> {
+    fn enqueue(&self, subject: Subject, body: Vec<u8>) -> Option<u64> {
         let mut queue = self.queue();
         if let Some(id) = queue.by_subject.get(&subject) {
             return Some(*id);
@@ -348,15 +385,7 @@ impl Delegation {
             return None;
         }
         let id = queue.new_id();
-        queue.pending.insert(
-            id,
-            Pending {
-                subject,
-                body,
-                deadline: None,
-                waiters: Vec::new(),
-            },
-        );
+        queue.pending.insert(id, Pending::new(subject, body));
         queue.by_subject.insert(subject, id);
         queue.to_send.push_back(id);
         let driver = queue.driver.take();
@@ -375,44 +404,50 @@ impl Delegation {
             && !queue.by_subject.contains_key(&Subject::ConfigMap)
         {
             queue.configmap_due = None;
-            let id = queue.new_id();
-            queue.pending.insert(
-                id,
-                Pending {
-                    subject: Subject::ConfigMap,
-                    body: Vec::new(),
-                    deadline: Some(now.saturating_add(self.config.review_timeout)),
-                    waiters: Vec::new(),
-                },
-            );
-            queue.by_subject.insert(Subject::ConfigMap, id);
-            return Some(DelegatedRequest {
-                id,
-                kind: DelegatedKind::ConfigMap,
-                method: Method::GET,
-                path: CONFIGMAP_PATH,
-                body: Vec::new(),
-            });
+            let review = queue.new_id();
+            queue
+                .pending
+                .insert(review, Pending::new(Subject::ConfigMap, Vec::new()));
+            queue.by_subject.insert(Subject::ConfigMap, review);
+            queue.to_send.push_front(review);
         }
-        while let Some(id) = queue.to_send.pop_front() {
-            let Some(pending) = queue.pending.get_mut(&id) else {
+        let mut due: Vec<u64> = queue
+            .pending
+            .iter()
+            .filter(|(_, p)| p.retry_at.is_some_and(|at| at <= now))
+            .map(|(review, _)| *review)
+            .collect();
+        due.sort_unstable();
+        for review in due {
+            if let Some(pending) = queue.pending.get_mut(&review) {
+                pending.retry_at = None;
+            }
+            queue.to_send.push_back(review);
+        }
+        while let Some(review) = queue.to_send.pop_front() {
+            let Some(pending) = queue.pending.get_mut(&review) else {
                 continue;
             };
+            pending.attempt += 1;
             pending.deadline = Some(now.saturating_add(self.config.review_timeout));
-            let (kind, path) = match pending.subject {
-                Subject::Token(_) => (DelegatedKind::TokenReview, TOKEN_REVIEW_PATH),
+            let (kind, method, path) = match pending.subject {
+                Subject::Token(_) => (DelegatedKind::TokenReview, Method::POST, TOKEN_REVIEW_PATH),
                 Subject::Access(_) => (
                     DelegatedKind::SubjectAccessReview,
+                    Method::POST,
                     SUBJECT_ACCESS_REVIEW_PATH,
                 ),
-                Subject::ConfigMap => continue,
+                Subject::ConfigMap => (DelegatedKind::ConfigMap, Method::GET, CONFIGMAP_PATH),
             };
             return Some(DelegatedRequest {
-                id,
+                id: DelegatedId {
+                    review,
+                    attempt: pending.attempt,
+                },
                 kind,
-                method: Method::POST,
+                method,
                 path,
-                body: std::mem::take(&mut pending.body),
+                body: pending.body.clone(),
             });
         }
         None
@@ -427,7 +462,7 @@ impl Delegation {
         result: Result<(StatusCode, &[u8]), &str>,
         now: Instant,
     ) {
-        let Some(pending) = self.take_pending(id) else {
+        let Some(pending) = self.settle(id, &result, now) else {
             return;
         };
         let outcome: Result<&[u8], String> = match result {
@@ -461,16 +496,36 @@ impl Delegation {
                 return;
             }
         };
-        self.queue().results.insert(id, (now, answer));
+        self.queue().results.insert(id.review, (now, answer));
         for waiter in pending.waiters {
             waiter.wake();
         }
     }
 
-    fn take_pending(&self, id: DelegatedId) -> Option<Pending> {
+    /// Takes the review `id` answers, unless the answer is stale (an earlier send's) or
+    /// a failure worth retrying, which schedules the next send instead.
+    fn settle(
+        &self,
+        id: DelegatedId,
+        result: &Result<(StatusCode, &[u8]), &str>,
+        now: Instant,
+    ) -> Option<Pending> {
         let mut queue = self.queue();
-        let pending = queue.pending.remove(&id)?;
-        if queue.by_subject.get(&pending.subject) == Some(&id) {
+        let pending = queue.pending.get_mut(&id.review)?;
+        if pending.attempt != id.attempt || pending.deadline.is_none() {
+            return None;
+        }
+        let retriable = match result {
+            Ok((status, _)) => *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+            Err(_) => true,
+        };
+        if retriable && pending.subject != Subject::ConfigMap && pending.attempt < REVIEW_ATTEMPTS {
+            pending.deadline = None;
+            pending.retry_at = Some(now.saturating_add(retry_delay(id)));
+            return None;
+        }
+        let pending = queue.pending.remove(&id.review)?;
+        if queue.by_subject.get(&pending.subject) == Some(&id.review) {
             queue.by_subject.remove(&pending.subject);
         }
         Some(pending)
@@ -516,7 +571,12 @@ impl Delegation {
                 .pending
                 .iter()
                 .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
-                .map(|(id, _)| *id)
+                .filter_map(|(review, p)| {
+                    p.deadline.map(|_| DelegatedId {
+                        review: *review,
+                        attempt: p.attempt,
+                    })
+                })
                 .collect()
         };
         for id in &expired {
@@ -529,7 +589,10 @@ impl Delegation {
     /// [`poll_request`](Self::poll_request) has something to do next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let queue = self.queue();
-        let deadlines = queue.pending.values().filter_map(|p| p.deadline);
+        let deadlines = queue
+            .pending
+            .values()
+            .filter_map(|p| p.deadline.or(p.retry_at));
         deadlines.chain(queue.configmap_due).min()
     }
 
@@ -548,6 +611,16 @@ impl Delegation {
     pub fn pending(&self) -> usize {
         self.queue().pending.len()
     }
+}
+
+/// The wait before the next send of `id`'s review: 0.5 s, then x1.5 per attempt, plus up
+/// to 20 % jitter (derived from the id, so a simulation stays deterministic).
+fn retry_delay(id: DelegatedId) -> Duration {
+    let steps = i32::try_from(id.attempt.saturating_sub(1)).unwrap_or(i32::MAX);
+    let mut x = id.review.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(id.attempt);
+    x = (x ^ (x >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
+    RETRY_FIRST_DELAY.mul_f64(RETRY_FACTOR.powi(steps) * (1.0 + RETRY_JITTER * unit))
 }
 
 /// The start of an error body, for the failure text.
