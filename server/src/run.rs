@@ -391,45 +391,59 @@ pub fn run_prepared(prepared: Prepared, shutdown: Shutdown) -> Result<(), RunErr
     }
 }
 
-/// The tokio runtime, inside an existing tokio context (the demo runs it this way).
-pub async fn run_tokio(prepared: Prepared, shutdown: Shutdown) -> Result<(), RunError> {
-    use runtime_tokio::{ClientTransport, RuntimeConfig};
-    let kubelet_transport = match &prepared.kubelet_tls {
-        Some(config) => ClientTransport::Tls {
-            config: Arc::clone(config),
-            server_name: None,
-        },
-        None => ClientTransport::Plain,
-    };
-    let apiserver_transport = match &prepared.apiserver_tls {
-        Some((config, name)) => ClientTransport::Tls {
-            config: Arc::clone(config),
-            server_name: Some(name.clone()),
-        },
-        None => ClientTransport::Plain,
-    };
-    let transport = |tls: &Option<ApiserverTls>| match tls {
-        Some((config, name)) => ClientTransport::Tls {
-            config: Arc::clone(config),
-            server_name: Some(name.clone()),
-        },
-        None => ClientTransport::Plain,
-    };
-    let authentication_transport = transport(&prepared.authentication_tls);
-    let authorization_transport = transport(&prepared.authorization_tls);
-    let lookup = match configmap_exchange(&prepared) {
+/// How each kind of peer is reached, in an adapter's own transport type `T`.
+struct Transports<T> {
+    kubelet: T,
+    apiserver: T,
+    authentication: T,
+    authorization: T,
+}
+
+impl<T> Transports<T> {
+    /// `tls(config, name to verify)` for TLS peers (kubelets verify the address they are
+    /// reached at: no name), `plain` otherwise.
+    fn new(
+        prepared: &Prepared,
+        tls: impl Fn(Arc<rustls::ClientConfig>, Option<rustls_pki_types::ServerName<'static>>) -> T,
+        plain: impl Fn() -> T,
+    ) -> Transports<T> {
+        let apiserver = |pair: &Option<ApiserverTls>| match pair {
+            Some((config, name)) => tls(Arc::clone(config), Some(name.clone())),
+            None => plain(),
+        };
+        Transports {
+            kubelet: match &prepared.kubelet_tls {
+                Some(config) => tls(Arc::clone(config), None),
+                None => plain(),
+            },
+            apiserver: apiserver(&prepared.apiserver_tls),
+            authentication: apiserver(&prepared.authentication_tls),
+            authorization: apiserver(&prepared.authorization_tls),
+        }
+    }
+}
+
+/// What both runtimes start from: the delegation (after the start-up ConfigMap read,
+/// done with the runtime's `perform`), the engine and the API service.
+async fn assemble<T: Clone, F: Future<Output = Vec<Completion>>>(
+    prepared: &Prepared,
+    transports: &Transports<T>,
+    perform: impl FnOnce(Exchange, T, Duration) -> F,
+    now: impl Fn() -> metrics_core::time::Instant,
+) -> Result<(Arc<Delegation>, Engine, ApiService), RunError> {
+    let lookup = match configmap_exchange(prepared) {
         Some(exchange) => Some(
-            runtime_tokio::perform(
+            perform(
                 exchange,
-                authentication_transport.clone(),
+                transports.authentication.clone(),
                 CONFIGMAP_LOOKUP_TIMEOUT,
             )
             .await,
         ),
         None => None,
     };
-    let delegation = delegation(&prepared, lookup.as_deref(), runtime_tokio::now())?;
-    let engine = Engine::new(prepared.engine_config.clone(), runtime_tokio::now());
+    let delegation = delegation(prepared, lookup.as_deref(), now())?;
+    let engine = Engine::new(prepared.engine_config.clone(), now());
     let service = ApiService::new(
         Arc::clone(&prepared.api),
         engine.reader(),
@@ -437,17 +451,41 @@ pub async fn run_tokio(prepared: Prepared, shutdown: Shutdown) -> Result<(), Run
     )
     .with_max_inflight(prepared.max_requests_inflight)
     .with_delegation(Arc::clone(&delegation));
+    Ok((delegation, engine, service))
+}
+
+/// Connections served at once; more are closed on accept.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// The tokio runtime, inside an existing tokio context (the demo runs it this way).
+pub async fn run_tokio(prepared: Prepared, shutdown: Shutdown) -> Result<(), RunError> {
+    use runtime_tokio::{ClientTransport, RuntimeConfig};
+    let transports = Transports::new(
+        &prepared,
+        |config, server_name| ClientTransport::Tls {
+            config,
+            server_name,
+        },
+        || ClientTransport::Plain,
+    );
+    let (delegation, engine, service) = assemble(
+        &prepared,
+        &transports,
+        runtime_tokio::perform,
+        runtime_tokio::now,
+    )
+    .await?;
     let config = RuntimeConfig {
         listen: prepared.listen,
         server_tls: Arc::clone(&prepared.server_tls),
-        kubelet_transport,
-        apiserver_transport,
-        authentication_transport,
-        authorization_transport,
+        kubelet_transport: transports.kubelet,
+        apiserver_transport: transports.apiserver,
+        authentication_transport: transports.authentication,
+        authorization_transport: transports.authorization,
         delegation: Some(delegation),
         server: ServerConfig::default(),
         client: prepared.client.clone(),
-        max_connections: 4096,
+        max_connections: MAX_CONNECTIONS,
         shutdown_grace: prepared.shutdown_grace,
     };
     runtime_tokio::run(config, engine, service, shutdown)
@@ -458,60 +496,32 @@ pub async fn run_tokio(prepared: Prepared, shutdown: Shutdown) -> Result<(), Run
 /// The smol runtime.
 pub async fn run_smol(prepared: Prepared, shutdown: Shutdown) -> Result<(), RunError> {
     use runtime_smol::{ClientTransport, RuntimeConfig};
-    let kubelet_transport = match &prepared.kubelet_tls {
-        Some(config) => ClientTransport::Tls {
-            config: Arc::clone(config),
-            server_name: None,
+    let transports = Transports::new(
+        &prepared,
+        |config, server_name| ClientTransport::Tls {
+            config,
+            server_name,
         },
-        None => ClientTransport::Plain,
-    };
-    let apiserver_transport = match &prepared.apiserver_tls {
-        Some((config, name)) => ClientTransport::Tls {
-            config: Arc::clone(config),
-            server_name: Some(name.clone()),
-        },
-        None => ClientTransport::Plain,
-    };
-    let transport = |tls: &Option<ApiserverTls>| match tls {
-        Some((config, name)) => ClientTransport::Tls {
-            config: Arc::clone(config),
-            server_name: Some(name.clone()),
-        },
-        None => ClientTransport::Plain,
-    };
-    let authentication_transport = transport(&prepared.authentication_tls);
-    let authorization_transport = transport(&prepared.authorization_tls);
-    let lookup = match configmap_exchange(&prepared) {
-        Some(exchange) => Some(
-            runtime_smol::perform(
-                exchange,
-                authentication_transport.clone(),
-                CONFIGMAP_LOOKUP_TIMEOUT,
-            )
-            .await,
-        ),
-        None => None,
-    };
-    let delegation = delegation(&prepared, lookup.as_deref(), runtime_smol::now())?;
-    let engine = Engine::new(prepared.engine_config.clone(), runtime_smol::now());
-    let service = ApiService::new(
-        Arc::clone(&prepared.api),
-        engine.reader(),
-        prepared.engine_config.seed,
+        || ClientTransport::Plain,
+    );
+    let (delegation, engine, service) = assemble(
+        &prepared,
+        &transports,
+        runtime_smol::perform,
+        runtime_smol::now,
     )
-    .with_max_inflight(prepared.max_requests_inflight)
-    .with_delegation(Arc::clone(&delegation));
+    .await?;
     let config = RuntimeConfig {
         listen: prepared.listen,
         server_tls: Arc::clone(&prepared.server_tls),
-        kubelet_transport,
-        apiserver_transport,
-        authentication_transport,
-        authorization_transport,
+        kubelet_transport: transports.kubelet,
+        apiserver_transport: transports.apiserver,
+        authentication_transport: transports.authentication,
+        authorization_transport: transports.authorization,
         delegation: Some(delegation),
         server: ServerConfig::default(),
         client: prepared.client.clone(),
-        max_connections: 4096,
+        max_connections: MAX_CONNECTIONS,
         shutdown_grace: prepared.shutdown_grace,
     };
     runtime_smol::run(config, engine, service, shutdown)

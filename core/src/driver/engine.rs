@@ -178,29 +178,51 @@ impl<C> EngineDriver<C> {
                 }
                 continue;
             }
-            let Some(mut exchange) = Exchange::new(&action, &self.config) else {
+            let Some(exchange) = Exchange::new(&action, &self.config) else {
                 continue;
             };
-            if exchange.is_finished() {
-                // It could not even be encoded: report at once, no connection needed.
-                while let Some(completion) = exchange.poll_completion() {
-                    completion.apply(&mut self.engine, now);
-                }
-                continue;
+            if let Some(command) = self.start(exchange, now) {
+                return Some(command);
             }
-            let connection = self.pool.checkout(exchange.endpoint(), now);
-            exchange.set_reused(connection.is_some());
-            self.in_flight.insert(exchange.key());
-            return Some(Command::Start {
-                exchange,
-                connection,
-            });
+        }
+    }
+
+    /// Starts `exchange`, on an idle pooled connection when there is one. An exchange
+    /// that could not even be encoded is finished already: its completions are applied
+    /// at once and there is nothing to start.
+    fn start(&mut self, mut exchange: Exchange, now: Instant) -> Option<Command<C>> {
+        if exchange.is_finished() {
+            while let Some(completion) = exchange.poll_completion() {
+                self.apply(completion, now);
+            }
+            return None;
+        }
+        let connection = self.pool.checkout(exchange.endpoint(), now);
+        exchange.set_reused(connection.is_some());
+        self.in_flight.insert(exchange.key());
+        Some(Command::Start {
+            exchange,
+            connection,
+        })
+    }
+
+    /// Hands a completion to the engine, or to the delegation when it is a review's.
+    fn apply(&mut self, completion: Completion, now: Instant) {
+        match (completion, &self.delegation) {
+            (Completion::Delegated { id, result }, Some(delegation)) => {
+                let result = match &result {
+                    Ok((status, body)) => Ok((*status, body.as_slice())),
+                    Err(reason) => Err(reason.as_str()),
+                };
+                delegation.complete(id, result, now);
+            }
+            (completion, _) => completion.apply(&mut self.engine, now),
         }
     }
 
     /// The next review or ConfigMap read to send, if any.
     fn poll_delegated(&mut self, now: Instant) -> Option<Command<C>> {
-        let delegation = self.delegation.as_ref()?;
+        let delegation = Arc::clone(self.delegation.as_ref()?);
         while let Some(request) = delegation.poll_request(now) {
             let upstream = request.upstream();
             let target = match upstream {
@@ -215,22 +237,10 @@ impl<C> EngineDriver<C> {
                 delegation.complete(request.id, Err(reason), now);
                 continue;
             };
-            let mut exchange = Exchange::delegated(&request, upstream, target, &self.config);
-            if exchange.is_finished() {
-                while let Some(completion) = exchange.poll_completion() {
-                    if let Completion::Delegated { id, result } = completion {
-                        complete(delegation, id, &result, now);
-                    }
-                }
-                continue;
+            let exchange = Exchange::delegated(&request, upstream, target, &self.config);
+            if let Some(command) = self.start(exchange, now) {
+                return Some(command);
             }
-            let connection = self.pool.checkout(exchange.endpoint(), now);
-            exchange.set_reused(connection.is_some());
-            self.in_flight.insert(exchange.key());
-            return Some(Command::Start {
-                exchange,
-                connection,
-            });
         }
         None
     }
@@ -239,14 +249,8 @@ impl<C> EngineDriver<C> {
     pub fn handle_report(&mut self, now: Instant, report: Report<C>) {
         match report {
             Report::Completion(completion) => {
-                if !self.in_flight.contains(&completion.key()) {
-                    return;
-                }
-                match (completion, &self.delegation) {
-                    (Completion::Delegated { id, result }, Some(delegation)) => {
-                        complete(delegation, id, &result, now);
-                    }
-                    (completion, _) => completion.apply(&mut self.engine, now),
+                if self.in_flight.contains(&completion.key()) {
+                    self.apply(completion, now);
                 }
             }
             Report::Finished {
@@ -281,18 +285,4 @@ impl<C> EngineDriver<C> {
             .flatten()
             .min()
     }
-}
-
-/// Hands a delegated request's outcome to `delegation`.
-fn complete(
-    delegation: &Delegation,
-    id: super::delegation::DelegatedId,
-    result: &Result<(http::StatusCode, Vec<u8>), String>,
-    now: Instant,
-) {
-    let result = match result {
-        Ok((status, body)) => Ok((*status, body.as_slice())),
-        Err(reason) => Err(reason.as_str()),
-    };
-    delegation.complete(id, result, now);
 }
