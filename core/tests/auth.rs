@@ -1446,8 +1446,8 @@ mod wired {
     use metrics_core::api::dispatch::{Api, ApiConfig};
     use metrics_core::driver::{
         ApiService, ClientConfig, Command, ConfigMapFollow, DelegatedTarget, Delegation,
-        DelegationConfig, EngineDriver, Exchange, Peer, Report, RequestKey, ServerConfig,
-        ServerConnection, Upstream,
+        DelegationConfig, DelegationEvent, EngineDriver, Exchange, Peer, Report, RequestKey,
+        ServerConfig, ServerConnection, Upstream,
     };
     use metrics_core::engine::{Engine, EngineConfig};
     use std::sync::Arc;
@@ -1472,6 +1472,8 @@ mod wired {
         driver: EngineDriver<()>,
         delegation: Arc<Delegation>,
         service: ApiService,
+        /// What the delegation reported, as `Debug` text.
+        events: Arc<std::sync::Mutex<Vec<String>>>,
     }
 
     fn server_with(gate: Gate, config: DelegationConfig) -> Server {
@@ -1481,7 +1483,13 @@ mod wired {
             version: Default::default(),
             release: "v0.1.0".into(),
         }));
-        let delegation = Arc::new(Delegation::new(gate, config, at(0)));
+        let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        let delegation = Arc::new(Delegation::new(gate, config, at(0)).with_events(Arc::new(
+            move |event: DelegationEvent<'_>| {
+                sink.lock().expect("events").push(format!("{event:?}"));
+            },
+        )));
         let target = DelegatedTarget {
             host: REVIEWER.into(),
             port: 6443,
@@ -1500,6 +1508,7 @@ mod wired {
             driver,
             delegation,
             service,
+            events,
         }
     }
 
@@ -1732,6 +1741,10 @@ mod wired {
             assert!(text.ends_with(UNAUTHORIZED), "{text}");
         }
         assert!(server.reviews(at(1)).is_empty());
+        let events = server.events.lock().expect("events").clone();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(events[0].contains("status: 401") && events[0].contains("certificate"));
+        assert!(events[1].contains("x509: subject with cn=intruder is not in the allowed list"));
     }
 
     #[test]
@@ -2011,6 +2024,15 @@ mod wired {
             },
         });
         server.answer(read, 200, configmap.to_string().as_bytes(), at(30));
+        assert_eq!(
+            server
+                .events
+                .lock()
+                .expect("events")
+                .last()
+                .map(String::as_str),
+            Some("ConfigMapApplied { client_ca: false, request_header: true }")
+        );
         let settings = server
             .delegation
             .authn_config()

@@ -15,7 +15,8 @@ use metrics_core::auth::{AuthnConfig, AuthzConfig, Gate};
 use metrics_core::cluster::{self as cluster, AddressType};
 use metrics_core::driver::{
     self, ApiService, ClientConfig, Completion, ConfigMapFollow, DelegatedRequest, DelegatedTarget,
-    Delegation, DelegationConfig, Exchange, ServerConfig, TokenSource as CoreToken, Upstream,
+    Delegation, DelegationConfig, DelegationEvent, Exchange, ServerConfig,
+    TokenSource as CoreToken, Upstream,
 };
 use metrics_core::engine::{Engine, EngineConfig};
 use std::fmt;
@@ -371,7 +372,32 @@ fn delegation(
         follow_configmap,
         ..DelegationConfig::default()
     };
-    Ok(Arc::new(Delegation::new(gate, config, now)))
+    let delegation = Delegation::new(gate, config, now).with_events(Arc::new(log_event));
+    Ok(Arc::new(delegation))
+}
+
+/// Upstream's log lines for authentication: refusals (401 as an error, as the generic
+/// server logs it; 403 at DEBUG, shown from -v 2) and ConfigMap changes.
+fn log_event(event: DelegationEvent<'_>) {
+    match event {
+        DelegationEvent::Refused { status, cause } => match status.as_u16() {
+            401 => tracing::error!(err = cause, "Unable to authenticate the request"),
+            403 => tracing::debug!(reason = cause, "Forbidden"),
+            _ => tracing::error!(status = status.as_u16(), err = cause, "Request refused"),
+        },
+        DelegationEvent::ConfigMapApplied {
+            client_ca,
+            request_header,
+        } => tracing::info!(
+            client_ca,
+            request_header,
+            "Loaded new authentication settings from configmap kube-system/extension-apiserver-authentication"
+        ),
+        DelegationEvent::ConfigMapFailed { reason } => tracing::warn!(
+            err = reason,
+            "Reading configmap kube-system/extension-apiserver-authentication failed; keeping the current settings"
+        ),
+    }
 }
 
 /// Resolves when the process is asked to stop (SIGTERM or SIGINT).

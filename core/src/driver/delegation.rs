@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -262,11 +262,39 @@ impl Queue {
 /// Concurrent requests that need the same review (same token, same SubjectAccessReview
 /// spec) wait for one. A request carries the results it waited for in its [`Attempt`],
 /// so failed reviews and reviews cached for zero seconds still answer it.
-#[derive(Debug)]
 pub struct Delegation {
     gate: RwLock<Gate>,
     queue: Mutex<Queue>,
     config: DelegationConfig,
+    events: Option<EventSink>,
+}
+
+/// Something an operator may want in the log (the core logs nothing itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelegationEvent<'a> {
+    /// A request was refused: 401, 403, 500 or 400, and why.
+    Refused { status: StatusCode, cause: &'a str },
+    /// A ConfigMap read changed the followed settings.
+    ConfigMapApplied {
+        client_ca: bool,
+        request_header: bool,
+    },
+    /// A ConfigMap read failed; the current settings stay.
+    ConfigMapFailed { reason: &'a str },
+}
+
+/// Receives [`DelegationEvent`]s, on whichever task caused them.
+pub type EventSink = Arc<dyn Fn(DelegationEvent<'_>) + Send + Sync>;
+
+impl fmt::Debug for Delegation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delegation")
+            .field("gate", &self.gate)
+            .field("queue", &self.queue)
+            .field("config", &self.config)
+            .field("events", &self.events.is_some())
+            .finish()
+    }
 }
 
 impl Delegation {
@@ -282,6 +310,19 @@ impl Delegation {
             gate: RwLock::new(gate),
             queue: Mutex::new(queue),
             config,
+            events: None,
+        }
+    }
+
+    /// Reports refusals and ConfigMap changes to `sink` (e.g. the server's log).
+    pub fn with_events(mut self, sink: EventSink) -> Delegation {
+        self.events = Some(sink);
+        self
+    }
+
+    fn emit(&self, event: DelegationEvent<'_>) {
+        if let Some(sink) = &self.events {
+            sink(event);
         }
     }
 
@@ -330,7 +371,13 @@ impl Delegation {
                 .check_with(request, now, body, &attempt.resolved);
             let (subject, review) = match outcome {
                 GateOutcome::Proceed(identity) => return Checked::Proceed(identity),
-                GateOutcome::Refuse(refusal) => return Checked::Refuse(refusal),
+                GateOutcome::Refuse(refusal) => {
+                    self.emit(DelegationEvent::Refused {
+                        status: refusal.response.status(),
+                        cause: &refusal.cause,
+                    });
+                    return Checked::Refuse(refusal);
+                }
                 GateOutcome::NeedsTokenReview(r) => (Subject::Token(r.token_hash), r.body),
                 GateOutcome::NeedsSubjectAccessReview(r) => (Subject::Access(r.key), r.body),
             };
@@ -538,13 +585,15 @@ impl Delegation {
             return;
         };
         self.queue().configmap_due = Some(now.saturating_add(follow.interval));
+        let failed = |reason: &str| self.emit(DelegationEvent::ConfigMapFailed { reason });
         let ext = match result {
             Ok((StatusCode::OK, body)) => match ExtensionAuthentication::from_json(body) {
                 Ok(ext) => ext,
-                Err(_) => return,
+                Err(e) => return failed(&e.to_string()),
             },
             Ok((StatusCode::NOT_FOUND, _)) => ExtensionAuthentication::default(),
-            _ => return,
+            Ok((status, body)) => return failed(&format!("{status}: {}", snippet(body))),
+            Err(reason) => return failed(reason),
         };
         let mut gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
         let current = gate.authenticator.config();
@@ -555,6 +604,13 @@ impl Delegation {
         }
         if header_changed {
             gate.authenticator.set_request_header(ext.request_header);
+        }
+        drop(gate);
+        if ca_changed || header_changed {
+            self.emit(DelegationEvent::ConfigMapApplied {
+                client_ca: ca_changed,
+                request_header: header_changed,
+            });
         }
     }
 
