@@ -324,6 +324,81 @@ fn driver_server_shutdown_closes_idle_and_finishes_in_flight() {
     assert!(conn.wants_close());
 }
 
+/// Waits on paths starting with `/wait` until `open` is set, echoing like [`echo`].
+struct Gated {
+    open: Arc<std::sync::atomic::AtomicBool>,
+    polls: Arc<AtomicUsize>,
+}
+
+impl Service for Gated {
+    fn answer(&mut self, request: &IncomingRequest<'_>, body: &mut Vec<u8>) -> Answer {
+        if request.parts.uri.path().starts_with("/wait") && !self.open.load(Ordering::SeqCst) {
+            return Answer::Wait;
+        }
+        Answer::Respond(echo(request, body))
+    }
+
+    fn poll_wake(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        if self.open.load(Ordering::SeqCst) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn driver_server_a_waiting_request_keeps_its_place_and_its_connection() {
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let service = Gated {
+        open: Arc::clone(&open),
+        polls: Arc::clone(&polls),
+    };
+    let mut conn = ServerConnection::new(ServerConfig::DEFAULT, service, t(0));
+    conn.handle_handshake(t(0), Peer::default());
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(conn.poll_wake(&mut cx).is_pending(), "nothing waits yet");
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        0,
+        "the service is not asked then"
+    );
+
+    conn.feed(
+        t(1),
+        b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(
+        transmit(&mut conn, t(1)),
+        "",
+        "the first waits; the second stays behind it"
+    );
+    assert!(conn.poll_wake(&mut cx).is_pending());
+    // No read deadline runs while a request waits (the review has its own timeout).
+    assert_eq!(conn.poll_timeout(), None);
+    conn.handle_timeout(t(600_000));
+    assert!(!conn.wants_close());
+
+    // Shutdown while waiting: the answers still come, the last announcing the close.
+    conn.begin_shutdown(t(2));
+    assert!(!conn.wants_close());
+    open.store(true, Ordering::SeqCst);
+    assert!(conn.poll_wake(&mut cx).is_ready());
+    assert!(
+        conn.poll_wake(&mut cx).is_pending(),
+        "ready once, then nothing waits"
+    );
+    assert_eq!(
+        transmit(&mut conn, t(3)),
+        format!("{}{}", ok("/wait"), ok_close("/after"))
+    );
+    assert!(conn.wants_close());
+    assert_eq!(conn.requests_served(), 2);
+}
+
 #[test]
 fn driver_server_peer_close_after_pipelined_requests() {
     let mut conn = open(ServerConfig::DEFAULT, t(0));
