@@ -6,6 +6,7 @@
 //!                              ├─ /api, /apis, /api/v1, /version: discovery
 //!                              ├─ /api/v1/nodes, pods: list and watch (testdata::apiserver)
 //!                              ├─ ConfigMap kube-system/extension-apiserver-authentication
+//!                              ├─ TokenReview, SubjectAccessReview (for the server)
 //!                              └─ /apis/metrics.k8s.io/…: proxied as the aggregator does ─┐
 //!                                 (front-proxy client certificate, X-Remote-User/-Group)  │
 //!  metrics server, 127.0.0.1:<free port>, on the --runtime chosen  ◀──────────────────────┘
@@ -24,8 +25,11 @@
 //!
 //! Server flags given before `demo` (runtime, resolution, logging, `--prefer-summary-api`,
 //! `--node-selector`, ...) apply to the server, except those the demo must set to point
-//! it at its cluster: `--kubeconfig`, the serving address and certificates, the
-//! request-header CA, and the kubelet port, address type and TLS settings.
+//! it at its cluster: `--kubeconfig` and the authentication and authorization
+//! kubeconfigs, the serving address and certificates, and the kubelet port, address type
+//! and TLS settings. The CA flags are cleared: as in a cluster, the server reads them
+//! from the fake apiserver's ConfigMap, and asks it to review tokens and access (kubectl's
+//! user is authorized by review, not by `system:masters`).
 //!
 //! Where 127.x.y.z:10250 cannot be bound (the port is taken, or the system routes only
 //! 127.0.0.1 to loopback), a kubelet listens on another port, announced in its Node's
