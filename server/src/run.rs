@@ -69,7 +69,20 @@ pub struct Prepared {
     pub authn: AuthnConfig,
     /// Authorization settings.
     pub authz: AuthzConfig,
+    /// `--client-ca-file` and `--requestheader-client-ca-file`, re-read while serving.
+    pub ca_files: CaFiles,
 }
+
+/// CA bundle files given by flag.
+#[derive(Debug, Clone, Default)]
+pub struct CaFiles {
+    pub client_ca: Option<std::path::PathBuf>,
+    pub request_header: Option<std::path::PathBuf>,
+}
+
+/// How often CA files given by flag are read again (upstream's file controllers also
+/// check about once a minute).
+pub const CA_FILE_RELOAD: Duration = Duration::from_secs(60);
 
 /// A client TLS configuration and the name to verify.
 pub type ApiserverTls = (
@@ -293,6 +306,10 @@ pub fn prepare(options: &Options) -> Result<Prepared, RunError> {
         authn_sources: authn_sources(options)?,
         authn,
         authz,
+        ca_files: CaFiles {
+            client_ca: options.authentication.client_ca_file.clone(),
+            request_header: options.authentication.requestheader.client_ca_file.clone(),
+        },
     })
 }
 
@@ -376,6 +393,66 @@ fn delegation(
     Ok(Arc::new(delegation))
 }
 
+/// Reads the CA files again every `interval` on a thread of its own and puts changed,
+/// parseable bundles in use (an unreadable or broken file keeps the current bundle, with
+/// a warning), until the delegation is gone. `last` holds the contents read at start-up.
+fn reload_ca_files(
+    files: CaFiles,
+    mut last: (Option<Vec<u8>>, Option<Vec<u8>>),
+    delegation: std::sync::Weak<Delegation>,
+    interval: Duration,
+) {
+    if files.client_ca.is_none() && files.request_header.is_none() {
+        return;
+    }
+    let reread = |path: &Path,
+                  last: &mut Option<Vec<u8>>|
+     -> Option<metrics_core::auth::CaBundle> {
+        let bytes = match kubeconfig::read_bounded(path, kubeconfig::MAX_FILE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), err = %e, "Reading a CA file failed; keeping the current bundle");
+                return None;
+            }
+        };
+        if last.as_ref() == Some(&bytes) {
+            return None;
+        }
+        let parsed = metrics_core::auth::CaBundle::parse(&bytes);
+        *last = Some(bytes);
+        match parsed {
+            Ok(bundle) => Some(bundle),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), err = %e, "A CA file holds no usable bundle; keeping the current one");
+                None
+            }
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("ca-file-reload".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(delegation) = delegation.upgrade() else {
+                    return;
+                };
+                if let Some(path) = &files.client_ca
+                    && let Some(bundle) = reread(path, &mut last.0)
+                {
+                    delegation.set_client_ca(Some(bundle));
+                }
+                if let Some(path) = &files.request_header
+                    && let Some(bundle) = reread(path, &mut last.1)
+                {
+                    delegation.set_request_header_ca(bundle);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(err = %e, "CA files will not be reloaded: no thread");
+    }
+}
+
 /// Upstream's log lines for authentication: refusals (401 as an error, as the generic
 /// server logs it; 403 at DEBUG, shown from -v 2) and ConfigMap changes.
 fn log_event(event: DelegationEvent<'_>) {
@@ -393,6 +470,10 @@ fn log_event(event: DelegationEvent<'_>) {
             request_header,
             "Loaded new authentication settings from configmap kube-system/extension-apiserver-authentication"
         ),
+        DelegationEvent::CaFileReloaded {
+            client_ca,
+            request_header,
+        } => tracing::info!(client_ca, request_header, "Loaded a changed CA file"),
         DelegationEvent::ConfigMapFailed { reason } => tracing::warn!(
             err = reason,
             "Reading configmap kube-system/extension-apiserver-authentication failed; keeping the current settings"
@@ -469,6 +550,20 @@ async fn assemble<T: Clone, F: Future<Output = Vec<Completion>>>(
         None => None,
     };
     let delegation = delegation(prepared, lookup.as_deref(), now())?;
+    let initial = (
+        prepared.authn_sources.client_ca_file.clone(),
+        prepared
+            .authn_sources
+            .request_header
+            .as_ref()
+            .map(|rh| rh.client_ca_file.clone()),
+    );
+    reload_ca_files(
+        prepared.ca_files.clone(),
+        initial,
+        Arc::downgrade(&delegation),
+        CA_FILE_RELOAD,
+    );
     let engine = Engine::new(prepared.engine_config.clone(), now());
     let service = ApiService::new(
         Arc::clone(&prepared.api),
@@ -639,6 +734,49 @@ mod tests {
 
     fn now() -> metrics_core::time::Instant {
         metrics_core::time::Instant::from_nanos(0)
+    }
+
+    #[test]
+    fn changed_ca_files_are_put_in_use_and_broken_ones_ignored() {
+        let scratch = Scratch::new("ca-reload");
+        let pem = |name: &str| {
+            rcgen::generate_simple_self_signed(vec![name.to_owned()])
+                .expect("certificate")
+                .cert
+                .pem()
+        };
+        let (first, second) = (pem("ca-one"), pem("ca-two"));
+        let bundle = |pem: &str| metrics_core::auth::CaBundle::parse(pem.as_bytes()).expect("CA");
+        let file = scratch.0.join("client-ca.crt");
+        std::fs::write(&file, &first).expect("write");
+        let authn = AuthnConfig {
+            client_ca: Some(bundle(&first)),
+            ..AuthnConfig::default()
+        };
+        let gate = Gate::new(authn, AuthzConfig::default()).expect("gate");
+        let delegation = Arc::new(Delegation::new(gate, DelegationConfig::default(), now()));
+        let files = CaFiles {
+            client_ca: Some(file.clone()),
+            request_header: None,
+        };
+        let interval = Duration::from_millis(20);
+        let last = (Some(first.clone().into_bytes()), None);
+        reload_ca_files(files, last, Arc::downgrade(&delegation), interval);
+        let client_ca = || delegation.authn_config().client_ca;
+
+        std::fs::write(&file, &second).expect("write");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while client_ca() != Some(bundle(&second)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the new CA was not loaded"
+            );
+            std::thread::sleep(interval);
+        }
+        // A broken file keeps the bundle in use.
+        std::fs::write(&file, "not a certificate").expect("write");
+        std::thread::sleep(interval * 10);
+        assert_eq!(client_ca(), Some(bundle(&second)));
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crate::auth::authn::TOKEN_REVIEW_PATH;
 use crate::auth::authz::SUBJECT_ACCESS_REVIEW_PATH;
 use crate::auth::configmap::{CONFIGMAP_PATH, ExtensionAuthentication};
 use crate::auth::{
-    AuthnConfig, AuthzOutcome, Gate, GateOutcome, GateRequest, Identity, Refusal, Resolved, SarKey,
-    TokenHash, TokenVerdict, response,
+    AuthnConfig, AuthzOutcome, CaBundle, Gate, GateOutcome, GateRequest, Identity, Refusal,
+    RequestHeaderConfig, Resolved, SarKey, TokenHash, TokenVerdict, response,
 };
 use crate::time::Instant;
 
@@ -281,6 +281,11 @@ pub enum DelegationEvent<'a> {
     },
     /// A ConfigMap read failed; the current settings stay.
     ConfigMapFailed { reason: &'a str },
+    /// A CA bundle given by flag changed on disk and was put in use.
+    CaFileReloaded {
+        client_ca: bool,
+        request_header: bool,
+    },
 }
 
 /// Receives [`DelegationEvent`]s, on whichever task caused them.
@@ -324,6 +329,46 @@ impl Delegation {
         if let Some(sink) = &self.events {
             sink(event);
         }
+    }
+
+    /// Puts a new client CA in use (a `--client-ca-file` that changed on disk); returns
+    /// whether it differed.
+    pub fn set_client_ca(&self, client_ca: Option<CaBundle>) -> bool {
+        let mut gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        if gate.authenticator.config().client_ca == client_ca {
+            return false;
+        }
+        gate.authenticator.set_client_ca(client_ca);
+        drop(gate);
+        self.emit(DelegationEvent::CaFileReloaded {
+            client_ca: true,
+            request_header: false,
+        });
+        true
+    }
+
+    /// Puts a new request-header CA in use, keeping the other request-header settings
+    /// (a `--requestheader-client-ca-file` that changed on disk); returns whether it
+    /// differed. Nothing happens without request-header settings.
+    pub fn set_request_header_ca(&self, client_ca: CaBundle) -> bool {
+        let mut gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(current) = gate.authenticator.config().request_header.clone() else {
+            return false;
+        };
+        if current.client_ca == client_ca {
+            return false;
+        }
+        gate.authenticator
+            .set_request_header(Some(RequestHeaderConfig {
+                client_ca,
+                ..current
+            }));
+        drop(gate);
+        self.emit(DelegationEvent::CaFileReloaded {
+            client_ca: false,
+            request_header: true,
+        });
+        true
     }
 
     /// The current authentication settings (they follow the ConfigMap).
