@@ -170,19 +170,37 @@ pub struct Encoding {
 #[derive(Debug, Default)]
 pub struct Encoder {
     scratch: String,
-    last_time: Option<(i64, String)>,
+    /// The last two times rendered (every item has the list's creation time and its own
+    /// sample time, so one slot would be rewritten twice per item).
+    last_times: [Option<(i64, String)>; 2],
+    /// Which slot was used last (the other is replaced on a miss).
+    last_slot: usize,
     last_window: Option<(Duration, String)>,
 }
 
 impl Encoder {
     fn time(&mut self, out: &mut Vec<u8>, t: Timestamp) {
         let secs = t.unix_secs();
-        if self.last_time.as_ref().is_none_or(|(s, _)| *s != secs) {
-            let mut text = String::with_capacity(20);
-            t.write_rfc3339_secs(&mut text);
-            self.last_time = Some((secs, text));
-        }
-        if let Some((_, text)) = &self.last_time {
+        let hit = self
+            .last_times
+            .iter()
+            .position(|slot| slot.as_ref().is_some_and(|(s, _)| *s == secs));
+        let slot = match hit {
+            Some(slot) => slot,
+            None => {
+                let slot = 1 - self.last_slot;
+                let mut text = self.last_times[slot]
+                    .take()
+                    .map(|(_, text)| text)
+                    .unwrap_or_default();
+                text.clear();
+                t.write_rfc3339_secs(&mut text);
+                self.last_times[slot] = Some((secs, text));
+                slot
+            }
+        };
+        self.last_slot = slot;
+        if let Some((_, text)) = &self.last_times[slot] {
             out.push(b'"');
             out.extend_from_slice(text.as_bytes());
             out.push(b'"');
