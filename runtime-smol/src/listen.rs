@@ -131,13 +131,14 @@ async fn serve<S: Service>(
             sleep_until(deadline).await;
             Event::Timeout
         };
+        let reading = !eof && conn.wants_read();
         // A request waiting for a review may be answered now.
         let wake = async {
             std::future::poll_fn(|cx| conn.poll_wake(cx)).await;
             Event::Wake
         };
         let read = async {
-            if eof {
+            if !reading {
                 future::pending().await
             } else {
                 Event::Read(stream.read(&mut buf).await)

@@ -119,7 +119,7 @@ async fn serve<S: Service>(
             () = sleep_until(conn.poll_timeout()) => conn.handle_timeout(now()),
             // A request waiting for a review may be answered now.
             () = std::future::poll_fn(|cx| conn.poll_wake(cx)) => {}
-            read = stream.read(&mut buf), if !eof => match read {
+            read = stream.read(&mut buf), if !eof && conn.wants_read() => match read {
                 Ok(0) => {
                     eof = true;
                     conn.feed_eof(now());

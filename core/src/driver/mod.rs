@@ -14,7 +14,7 @@
 //!  loop {
 //!     while let Some(bytes) = poll_transmit(now, wall) { write bytes; handle_transmitted(now) }
 //!     if wants_close() { close the socket; stop }
-//!     wait for: read ─▶ feed(now, bytes) | feed_eof(now)
+//!     wait for: read, if wants_read() ─▶ feed(now, bytes) | feed_eof(now)
 //!               timer at poll_timeout() ─▶ handle_timeout(now)
 //!               poll_wake(cx) ready (a waiting request may be answered) ─▶ (loop)
 //!               shutdown signal ─▶ begin_shutdown(now)

@@ -340,6 +340,13 @@ impl<S: Service> ServerConnection<S> {
         Some(out)
     }
 
+    /// Whether to read from the client now: not while a request waits for its service
+    /// (as Go's server reads no further request while a handler runs), so a client
+    /// pipelining behind a slow review cannot make the connection buffer without bound.
+    pub fn wants_read(&self) -> bool {
+        !self.waiting
+    }
+
     /// Ready when the service that asked to wait may be asked again (then call
     /// [`poll_transmit`](Self::poll_transmit)); pending while it is not waiting (nothing
     /// to wake for), with `cx` woken when it may.

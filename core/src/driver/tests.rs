@@ -377,6 +377,10 @@ fn driver_server_a_waiting_request_keeps_its_place_and_its_connection() {
         "the first waits; the second stays behind it"
     );
     assert!(conn.poll_wake(&mut cx).is_pending());
+    assert!(
+        !conn.wants_read(),
+        "nothing more is read while a request waits"
+    );
     // No read deadline runs while a request waits (the review has its own timeout).
     assert_eq!(conn.poll_timeout(), None);
     conn.handle_timeout(t(600_000));
@@ -391,6 +395,7 @@ fn driver_server_a_waiting_request_keeps_its_place_and_its_connection() {
         conn.poll_wake(&mut cx).is_pending(),
         "ready once, then nothing waits"
     );
+    assert!(conn.wants_read());
     assert_eq!(
         transmit(&mut conn, t(3)),
         format!("{}{}", ok("/wait"), ok_close("/after"))
