@@ -1874,6 +1874,47 @@ mod wired {
     }
 
     #[test]
+    fn a_request_with_two_tokens_settles_even_when_nothing_is_cached() {
+        let pki = pki();
+        let authn = AuthnConfig {
+            token_cache_ttl: Duration::ZERO,
+            ..pki.authn()
+        };
+        let gate = Gate::new(authn, AuthzConfig::default()).expect("gate");
+        let mut server = server_with(gate, DelegationConfig::default());
+        // A bearer token and a websocket one (base64url "ws-token").
+        let both = request(
+            NODES,
+            &[
+                ("Authorization", "Bearer first"),
+                ("Connection", "Upgrade"),
+                ("Upgrade", "websocket"),
+                (
+                    "Sec-WebSocket-Protocol",
+                    "base64url.bearer.authorization.k8s.io.d3MtdG9rZW4, v4.channel.k8s.io",
+                ),
+            ],
+        );
+        let mut client = server.send(&[], &both, at(1));
+        let rejected = br#"{"kind":"TokenReview","status":{"authenticated":false}}"#;
+        let mut tokens = Vec::new();
+        let mut second = 1;
+        let answer = loop {
+            if let Some(answer) = client.response(at(second)) {
+                break answer;
+            }
+            let review = server.reviews(at(second)).pop().expect("a review");
+            tokens.push(body_of(&review)["spec"]["token"].clone());
+            assert!(tokens.len() <= 4, "reviews never end: {tokens:?}");
+            // Later each time: nothing is cached (TTL 0).
+            second += 1;
+            server.answer(review, 201, rejected, at(second));
+        };
+        assert_eq!(tokens, ["first", "ws-token"], "each token reviewed once");
+        assert_eq!(answer.0, 401);
+    }
+
+    #[test]
     fn unanswered_review_is_sent_five_times_then_fails_with_500() {
         let pki = pki();
         let mut server = server(&pki);

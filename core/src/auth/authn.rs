@@ -331,7 +331,7 @@ const STANDARD_EXTRA_PREFIX: &str = "x-remote-extra-";
 /// Where a token's verdict may come from: the cache at `now`, else `resolved`.
 struct TokenLookup<'a> {
     now: Instant,
-    resolved: Option<&'a (TokenHash, TokenVerdict)>,
+    resolved: &'a [(TokenHash, TokenVerdict)],
 }
 
 /// The authentication chain with its token cache.
@@ -386,7 +386,7 @@ impl Authenticator {
     /// Runs the chain. `now` (monotonic) dates cache lookups; certificates are checked
     /// against `request.wall`.
     pub fn authenticate(&self, request: &AuthnRequest<'_>, now: Instant) -> AuthnOutcome {
-        self.authenticate_with(request, now, None)
+        self.authenticate_with(request, now, &[])
     }
 
     /// [`authenticate`](Self::authenticate), with the verdict of a review this request
@@ -397,7 +397,7 @@ impl Authenticator {
         &self,
         request: &AuthnRequest<'_>,
         now: Instant,
-        resolved: Option<&(TokenHash, TokenVerdict)>,
+        resolved: &[(TokenHash, TokenVerdict)],
     ) -> AuthnOutcome {
         let mut errors = Vec::new();
         let lookup = TokenLookup { now, resolved };
@@ -584,7 +584,8 @@ impl Authenticator {
         let hash = TokenHash::of(token);
         let resolved = lookup
             .resolved
-            .filter(|(h, _)| *h == hash)
+            .iter()
+            .find(|(h, _)| *h == hash)
             .map(|(_, verdict)| verdict);
         match self.tokens.get(&hash, lookup.now).or(resolved) {
             Some(TokenVerdict::Authenticated(identity)) => Step::Success(identity.clone()),

@@ -47,8 +47,8 @@ pub struct Refusal {
 /// [`Gate::check_with`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolved {
-    /// A TokenReview's verdict.
-    pub token: Option<(TokenHash, TokenVerdict)>,
+    /// TokenReview verdicts (a request may carry a bearer token and a websocket one).
+    pub tokens: Vec<(TokenHash, TokenVerdict)>,
     /// A SubjectAccessReview's outcome.
     pub access: Option<(SarKey, AuthzOutcome)>,
 }
@@ -121,25 +121,24 @@ impl Gate {
             headers: &parts.headers,
             wall: request.wall,
         };
-        let identity =
-            match self
-                .authenticator
-                .authenticate_with(&authn, now, resolved.token.as_ref())
-            {
-                AuthnOutcome::Authenticated(identity) => identity,
-                AuthnOutcome::Anonymous => Identity::anonymous(),
-                AuthnOutcome::NeedsTokenReview(review) => {
-                    return GateOutcome::NeedsTokenReview(review);
-                }
-                AuthnOutcome::Unauthorized(e) => {
-                    let response = response::unauthorized_response(parts, body);
-                    return refuse(
-                        parts,
-                        response,
-                        format!("Unable to authenticate the request: {e}"),
-                    );
-                }
-            };
+        let identity = match self
+            .authenticator
+            .authenticate_with(&authn, now, &resolved.tokens)
+        {
+            AuthnOutcome::Authenticated(identity) => identity,
+            AuthnOutcome::Anonymous => Identity::anonymous(),
+            AuthnOutcome::NeedsTokenReview(review) => {
+                return GateOutcome::NeedsTokenReview(review);
+            }
+            AuthnOutcome::Unauthorized(e) => {
+                let response = response::unauthorized_response(parts, body);
+                return refuse(
+                    parts,
+                    response,
+                    format!("Unable to authenticate the request: {e}"),
+                );
+            }
+        };
         match self
             .authorizer
             .authorize_with(&identity, &attrs, now, resolved.access.as_ref())

@@ -25,6 +25,10 @@ pub const REVIEW_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reviews waiting or in flight at once; a request needing one more fails its review
 /// (401 for a token, 500 for a permission) instead of queueing without bound.
 pub const MAX_PENDING_REVIEWS: usize = 1024;
+/// Reviews one request may ask for: a bearer token, a websocket token, its access, and
+/// one more in case a result was forgotten; any further need counts as a failed review,
+/// so every request settles.
+pub const MAX_REVIEWS_PER_REQUEST: usize = 4;
 /// How long a finished review's result waits for the requests that asked for it (they
 /// are woken at once; this only bounds memory when one went away).
 const RESULT_RETENTION: Duration = Duration::from_secs(60);
@@ -163,12 +167,19 @@ pub struct Attempt {
     waiting: Option<u64>,
     /// Reviews it already waited for.
     resolved: Resolved,
+    /// Reviews it asked for.
+    reviews: usize,
 }
 
 impl Attempt {
     /// Whether it waits for a review.
     pub fn is_waiting(&self) -> bool {
         self.waiting.is_some()
+    }
+
+    fn resolve_token(&mut self, hash: TokenHash, verdict: TokenVerdict) {
+        self.resolved.tokens.retain(|(h, _)| *h != hash);
+        self.resolved.tokens.push((hash, verdict));
     }
 }
 
@@ -397,7 +408,7 @@ impl Delegation {
             let queue = self.queue();
             if let Some((_, answer)) = queue.results.get(&id) {
                 match answer.clone() {
-                    Answer::Token(hash, verdict) => attempt.resolved.token = Some((hash, verdict)),
+                    Answer::Token(hash, verdict) => attempt.resolve_token(hash, verdict),
                     Answer::Access(key, outcome) => attempt.resolved.access = Some((key, outcome)),
                 }
             } else if queue.pending.contains_key(&id) {
@@ -406,9 +417,9 @@ impl Delegation {
             // Answered (or forgotten after a long wait): check again either way.
             attempt.waiting = None;
         }
-        // At most a token review then an access review; a review that cannot be queued
-        // resolves as failed, so every round settles one of them.
-        for _ in 0..3 {
+        // Each round settles one review the request needs (two tokens, its access) or
+        // waits for it; a review that cannot be asked for resolves as failed.
+        for _ in 0..=MAX_REVIEWS_PER_REQUEST {
             let outcome = self
                 .gate
                 .read()
@@ -426,14 +437,17 @@ impl Delegation {
                 GateOutcome::NeedsTokenReview(r) => (Subject::Token(r.token_hash), r.body),
                 GateOutcome::NeedsSubjectAccessReview(r) => (Subject::Access(r.key), r.body),
             };
-            if let Some(id) = self.enqueue(subject, review) {
+            if attempt.reviews < MAX_REVIEWS_PER_REQUEST
+                && let Some(id) = self.enqueue(subject, review)
+            {
+                attempt.reviews += 1;
                 attempt.waiting = Some(id);
                 return Checked::Wait;
             }
             let failure = "too many reviews pending".to_owned();
             match subject {
                 Subject::Token(hash) => {
-                    attempt.resolved.token = Some((hash, TokenVerdict::Failed(failure)));
+                    attempt.resolve_token(hash, TokenVerdict::Failed(failure));
                 }
                 Subject::Access(key) => {
                     attempt.resolved.access = Some((key, AuthzOutcome::Failed(failure)));

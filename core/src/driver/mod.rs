@@ -57,8 +57,8 @@ pub use client::{
 };
 pub use delegation::{
     Attempt, Checked, ConfigMapFollow, DelegatedId, DelegatedKind, DelegatedRequest, Delegation,
-    DelegationConfig, DelegationEvent, EventSink, MAX_PENDING_REVIEWS, REVIEW_ATTEMPTS,
-    REVIEW_TIMEOUT,
+    DelegationConfig, DelegationEvent, EventSink, MAX_PENDING_REVIEWS, MAX_REVIEWS_PER_REQUEST,
+    REVIEW_ATTEMPTS, REVIEW_TIMEOUT,
 };
 pub use engine::{Command, EngineDriver, MIN_WAKE_INTERVAL, REPORTS_PER_WAKEUP, Report};
 pub use pool::Pool;
