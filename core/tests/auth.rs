@@ -1700,6 +1700,11 @@ mod wired {
         assert_eq!(third.response(at(5)).map(|r| r.0), Some(200));
         assert!(server.reviews(at(5)).is_empty());
         assert_eq!(server.delegation.pending(), 0);
+        assert_eq!(
+            server.delegation.unread_results(),
+            0,
+            "both requests read theirs"
+        );
     }
 
     #[test]
@@ -2087,9 +2092,20 @@ mod wired {
             Some(200),
             "trusted now"
         );
-        // The ConfigMap disappearing removes them again.
+        // The ConfigMap disappearing keeps them (as upstream's controllers do).
         let read = server.reviews(at(60)).pop().expect("the next read");
         server.answer(read, 404, b"{}", at(60));
-        assert_eq!(server.delegation.authn_config().request_header, None);
+        assert_eq!(
+            server.delegation.authn_config().request_header,
+            Some(settings)
+        );
+        assert!(
+            server
+                .events
+                .lock()
+                .expect("events")
+                .last()
+                .is_some_and(|e| e.contains("ConfigMapFailed")),
+        );
     }
 }

@@ -211,5 +211,6 @@ proptest! {
         prop_assert!(open.iter().all(|r| r.settled), "a request never settled");
         // Late answers to sends that were aborted or superseded change nothing.
         prop_assert_eq!(delegation.pending(), 0);
+        prop_assert_eq!(delegation.unread_results(), 0, "every result was read by its requests");
     }
 }

@@ -204,10 +204,14 @@ const VERIFIED_CHAINS: usize = 1024;
 /// same certificate on every request costs one signature check a minute rather than one
 /// per request (about 58 µs each for ECDSA P-256).
 ///
-/// A chain is remembered only if it also verifies at the end of the
-/// [`VERIFIED_CHAIN_TTL`]: validity periods are intervals, so it then verifies at every
-/// moment in between, and a hit answers exactly what verifying again would. A clock
-/// stepping back before the first verification misses. Failures are not remembered.
+/// Only a lone certificate (no intermediates, the aggregator's case) is remembered, and
+/// only if it also verifies at the end of the [`VERIFIED_CHAIN_TTL`]: with no
+/// intermediates the only time-dependent check is the leaf's validity period (webpki
+/// checks no validity on trust anchors), an interval, so it then verifies at every
+/// moment in between and a hit answers exactly what verifying again would. (With
+/// intermediates, different paths could be valid at the two ends and not in between.)
+/// A clock stepping back before the first verification misses. Failures are not
+/// remembered.
 #[derive(Debug)]
 pub(crate) struct VerifyingBundle {
     bundle: CaBundle,
@@ -237,6 +241,9 @@ impl VerifyingBundle {
     ) -> Result<Subject, VerifyError> {
         if chain.len() > MAX_CHAIN_CERTS || chain.iter().any(|c| c.len() > MAX_CERT_BYTES) {
             return Err(VerifyError::TooLarge);
+        }
+        if chain.len() != 1 {
+            return self.bundle.verify(chain, wall);
         }
         let key = chain_key(chain);
         {

@@ -32,6 +32,8 @@ pub const MAX_REVIEWS_PER_REQUEST: usize = 4;
 /// How long a finished review's result waits for the requests that asked for it (they
 /// are woken at once; this only bounds memory when one went away).
 const RESULT_RETENTION: Duration = Duration::from_secs(60);
+/// Most finished results kept for requests that have not read them yet.
+const MAX_RESULTS: usize = 4 * MAX_PENDING_REVIEWS;
 /// Most bytes of an error response quoted in a review failure.
 const ERROR_SNIPPET: usize = 256;
 
@@ -215,6 +217,8 @@ struct Pending {
     /// When a failed send is retried.
     retry_at: Option<Instant>,
     waiters: Vec<Waker>,
+    /// Requests that asked for it (each reads its result once).
+    interest: usize,
 }
 
 impl Pending {
@@ -226,8 +230,18 @@ impl Pending {
             deadline: None,
             retry_at: None,
             waiters: Vec::new(),
+            interest: 0,
         }
     }
+}
+
+/// A finished review's result, until every request that asked for it has read it.
+#[derive(Debug)]
+struct Finished {
+    at: Instant,
+    answer: Answer,
+    /// Requests yet to read it.
+    interest: usize,
 }
 
 /// A finished review, for the requests that waited for it.
@@ -245,7 +259,7 @@ struct Queue {
     pending: HashMap<u64, Pending>,
     /// Concurrent requests needing the same review share it.
     by_subject: HashMap<Subject, u64>,
-    results: HashMap<u64, (Instant, Answer)>,
+    results: HashMap<u64, Finished>,
     /// The engine task, to wake when a review is queued.
     driver: Option<Waker>,
     /// When the ConfigMap is read next.
@@ -405,9 +419,14 @@ impl Delegation {
         attempt: &mut Attempt,
     ) -> Checked {
         if let Some(id) = attempt.waiting {
-            let queue = self.queue();
-            if let Some((_, answer)) = queue.results.get(&id) {
-                match answer.clone() {
+            let mut queue = self.queue();
+            if let Some(result) = queue.results.get_mut(&id) {
+                result.interest = result.interest.saturating_sub(1);
+                let answer = result.answer.clone();
+                if result.interest == 0 {
+                    queue.results.remove(&id);
+                }
+                match answer {
                     Answer::Token(hash, verdict) => attempt.resolve_token(hash, verdict),
                     Answer::Access(key, outcome) => attempt.resolved.access = Some((key, outcome)),
                 }
@@ -484,14 +503,19 @@ impl Delegation {
     /// Queues a review (or joins the one under way); `None` when too many are pending.
     fn enqueue(&self, subject: Subject, body: Vec<u8>) -> Option<u64> {
         let mut queue = self.queue();
-        if let Some(id) = queue.by_subject.get(&subject) {
-            return Some(*id);
+        if let Some(&id) = queue.by_subject.get(&subject) {
+            if let Some(pending) = queue.pending.get_mut(&id) {
+                pending.interest += 1;
+            }
+            return Some(id);
         }
         if queue.pending.len() >= self.config.max_pending {
             return None;
         }
         let id = queue.new_id();
-        queue.pending.insert(id, Pending::new(subject, body));
+        let mut pending = Pending::new(subject, body);
+        pending.interest = 1;
+        queue.pending.insert(id, pending);
         queue.by_subject.insert(subject, id);
         queue.to_send.push_back(id);
         let driver = queue.driver.take();
@@ -568,7 +592,7 @@ impl Delegation {
         result: Result<(StatusCode, &[u8]), &str>,
         now: Instant,
     ) {
-        let Some(pending) = self.settle(id, &result, now) else {
+        let Some(subject) = self.settle(id, &result, now) else {
             return;
         };
         let outcome: Result<&[u8], String> = match result {
@@ -580,7 +604,7 @@ impl Delegation {
             Err(reason) => Err(reason.to_owned()),
         };
         let outcome = outcome.as_deref().map_err(String::as_str);
-        let answer = match pending.subject {
+        let answer = match subject {
             Subject::Token(hash) => {
                 let verdict = self
                     .gate
@@ -599,23 +623,61 @@ impl Delegation {
             }
             Subject::ConfigMap => {
                 self.apply_configmap(result, now);
+                self.finish(id.review, None, now);
                 return;
             }
         };
-        self.queue().results.insert(id.review, (now, answer));
-        for waiter in pending.waiters {
+        self.finish(id.review, Some(answer), now);
+    }
+
+    /// Publishes a review's answer (recorded in the gate already) and wakes the requests
+    /// waiting for it: removing it from the pending ones and adding its result happen
+    /// under one lock, so a request never finds it in neither place and asks again.
+    fn finish(&self, review: u64, answer: Option<Answer>, now: Instant) {
+        let waiters = {
+            let mut queue = self.queue();
+            let Some(pending) = queue.pending.remove(&review) else {
+                return;
+            };
+            if queue.by_subject.get(&pending.subject) == Some(&review) {
+                queue.by_subject.remove(&pending.subject);
+            }
+            if let Some(answer) = answer
+                && pending.interest > 0
+            {
+                if queue.results.len() >= MAX_RESULTS {
+                    // Requests that went away leave results behind: drop the oldest.
+                    let oldest = queue
+                        .results
+                        .iter()
+                        .min_by_key(|(_, r)| r.at)
+                        .map(|(k, _)| *k);
+                    if let Some(oldest) = oldest {
+                        queue.results.remove(&oldest);
+                    }
+                }
+                let result = Finished {
+                    at: now,
+                    answer,
+                    interest: pending.interest,
+                };
+                queue.results.insert(review, result);
+            }
+            pending.waiters
+        };
+        for waiter in waiters {
             waiter.wake();
         }
     }
 
-    /// Takes the review `id` answers, unless the answer is stale (an earlier send's) or
-    /// a failure worth retrying, which schedules the next send instead.
+    /// What the review `id` answers is about, unless the answer is stale (an earlier
+    /// send's) or a failure worth retrying, which schedules the next send instead.
     fn settle(
         &self,
         id: DelegatedId,
         result: &Result<(StatusCode, &[u8]), &str>,
         now: Instant,
-    ) -> Option<Pending> {
+    ) -> Option<Subject> {
         let mut queue = self.queue();
         let pending = queue.pending.get_mut(&id.review)?;
         if pending.attempt != id.attempt || pending.deadline.is_none() {
@@ -625,20 +687,18 @@ impl Delegation {
             Ok((status, _)) => *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
             Err(_) => true,
         };
+        pending.deadline = None;
         if retriable && pending.subject != Subject::ConfigMap && pending.attempt < REVIEW_ATTEMPTS {
-            pending.deadline = None;
             pending.retry_at = Some(now.saturating_add(retry_delay(id)));
             return None;
         }
-        let pending = queue.pending.remove(&id.review)?;
-        if queue.by_subject.get(&pending.subject) == Some(&id.review) {
-            queue.by_subject.remove(&pending.subject);
-        }
-        Some(pending)
+        // Completing: no deadline and no retry, so nothing sends or settles it again;
+        // still pending (and shared) until `finish` publishes the answer.
+        Some(pending.subject)
     }
 
-    /// A ConfigMap read: found or not found replaces the followed settings; any other
-    /// answer keeps the current ones until the next read.
+    /// A ConfigMap read: a ConfigMap found replaces the followed settings; any other
+    /// answer (not found included) keeps the current ones until the next read.
     fn apply_configmap(&self, result: Result<(StatusCode, &[u8]), &str>, now: Instant) {
         let Some(follow) = self.config.follow_configmap else {
             return;
@@ -650,7 +710,8 @@ impl Delegation {
                 Ok(ext) => ext,
                 Err(e) => return failed(&e.to_string()),
             },
-            Ok((StatusCode::NOT_FOUND, _)) => ExtensionAuthentication::default(),
+            // Upstream's controllers keep what they have when the ConfigMap disappears
+            // (only start-up treats "not found" as "no settings").
             Ok((status, body)) => return failed(&format!("{status}: {}", snippet(body))),
             Err(reason) => return failed(reason),
         };
@@ -681,7 +742,7 @@ impl Delegation {
             let mut queue = self.queue();
             queue
                 .results
-                .retain(|_, (at, _)| now.saturating_duration_since(*at) < RESULT_RETENTION);
+                .retain(|_, r| now.saturating_duration_since(r.at) < RESULT_RETENTION);
             queue
                 .pending
                 .iter()
@@ -725,6 +786,11 @@ impl Delegation {
     /// Reviews waiting or in flight.
     pub fn pending(&self) -> usize {
         self.queue().pending.len()
+    }
+
+    /// Finished reviews whose results some waiting request has not read yet.
+    pub fn unread_results(&self) -> usize {
+        self.queue().results.len()
     }
 }
 
