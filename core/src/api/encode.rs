@@ -352,7 +352,10 @@ impl Encoder {
             (Format::Protobuf, _) => {
                 protobuf::write_envelope(out, GROUP_VERSION, kind.list(), |list| {
                     list.empty_list_meta(1);
-                    produce(&mut |item| list.nested(2, |m| object_protobuf(m, item, enc.now)));
+                    let scratch = &mut self.scratch;
+                    produce(&mut |item| {
+                        list.nested(2, |m| object_protobuf(m, item, enc.now, scratch));
+                    });
                 });
             }
             (_, Conversion::Table(version)) => {
@@ -398,14 +401,11 @@ impl Encoder {
             Item::Node(_) => Kind::Node,
             Item::Pod(_) => Kind::Pod,
         };
+        let scratch = &mut self.scratch;
         protobuf::write_envelope(out, GROUP_VERSION, kind.object(), |m| {
-            object_protobuf(m, item, now)
+            object_protobuf(m, item, now, scratch)
         });
     }
-}
-
-fn quantity_text(q: &Quantity) -> String {
-    q.to_canonical()
 }
 
 /// `ObjectMeta` as the generated marshaler writes it (non-pointer fields always).
@@ -423,16 +423,19 @@ fn object_meta_protobuf(m: &mut Writer<'_>, item: &Item<'_>, now: Timestamp) {
     }
 }
 
-fn usage_protobuf(m: &mut Writer<'_>, field: u32, usage: &Resources<'_>) {
+/// `scratch` is reused for each quantity's text.
+fn usage_protobuf(m: &mut Writer<'_>, field: u32, usage: &Resources<'_>, scratch: &mut String) {
     usage.for_each(|name, q| {
+        scratch.clear();
+        q.write_canonical(scratch);
         m.nested(field, |entry| {
             entry.string(1, name);
-            entry.nested(2, |quantity| quantity.string(1, &quantity_text(q)));
+            entry.nested(2, |quantity| quantity.string(1, scratch));
         });
     });
 }
 
-fn object_protobuf(m: &mut Writer<'_>, item: &Item<'_>, now: Timestamp) {
+fn object_protobuf(m: &mut Writer<'_>, item: &Item<'_>, now: Timestamp, scratch: &mut String) {
     m.nested(1, |meta| object_meta_protobuf(meta, item, now));
     m.time(2, item.timestamp().unix_secs());
     m.nested(3, |d| {
@@ -442,12 +445,12 @@ fn object_protobuf(m: &mut Writer<'_>, item: &Item<'_>, now: Timestamp) {
         )
     });
     match item {
-        Item::Node(n) => usage_protobuf(m, 4, &n.usage),
+        Item::Node(n) => usage_protobuf(m, 4, &n.usage, scratch),
         Item::Pod(p) => {
             for c in p.containers {
                 m.nested(4, |cm| {
                     cm.string(1, c.name);
-                    usage_protobuf(cm, 2, &c.usage);
+                    usage_protobuf(cm, 2, &c.usage, scratch);
                 });
             }
         }

@@ -47,12 +47,19 @@ impl<'a> Writer<'a> {
     /// A length-delimited field whose content `build` writes in place.
     pub fn nested(&mut self, field: u32, build: impl FnOnce(&mut Writer<'_>)) {
         self.tag(field, 2);
-        let start = self.out.len();
+        // Room for a one-byte length (content under 128 bytes, most nested messages);
+        // longer content moves over to make room for the rest of the varint.
+        let at = self.out.len();
+        self.out.push(0);
         build(&mut Writer { out: self.out });
-        let len = self.out.len() - start;
-        let mut prefix = Vec::with_capacity(10);
-        varint(len as u64, &mut prefix);
-        self.out.splice(start..start, prefix);
+        let len = (self.out.len() - at - 1) as u64;
+        if len < 0x80 {
+            self.out[at] = len as u8;
+        } else {
+            let mut prefix = Vec::with_capacity(10);
+            varint(len, &mut prefix);
+            self.out.splice(at..=at, prefix);
+        }
     }
 
     /// One entry of a `map<string, string>` field.
@@ -117,6 +124,16 @@ mod tests {
         assert_eq!(out[3..9], [0x12, 0x04, 0x0a, 0x02, b'h', b'i']);
         assert_eq!(out[9], 0x18);
         assert_eq!(out.len(), 10 + 10);
+
+        // 127 and 128 bytes of content: one and two length bytes.
+        for (n, prefix) in [(125usize, vec![0x7f]), (126, vec![0x80, 0x01])] {
+            let mut out = Vec::new();
+            Writer::new(&mut out).nested(1, |m| m.string(2, &"x".repeat(n)));
+            assert_eq!(out[0], 0x0a);
+            assert_eq!(out[1..1 + prefix.len()], prefix[..]);
+            assert_eq!(out.len(), 1 + prefix.len() + 2 + n);
+            assert_eq!(out[1 + prefix.len()..3 + prefix.len()], [0x12, n as u8]);
+        }
     }
 
     #[test]
