@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cluster;
 pub mod driver;
 pub mod engine;
+mod goquote;
 pub mod http;
 pub mod kubelet;
 pub mod quantity;

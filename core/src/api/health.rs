@@ -16,6 +16,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::goquote::push_go_quoted;
 use http::StatusCode;
 
 /// `Content-Type` of every health response.
@@ -412,71 +413,6 @@ fn hex_value(b: u8) -> Option<u8> {
         b'a'..=b'f' => Some(b - b'a' + 10),
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
-    }
-}
-
-/// Go's `%q` (`strconv.Quote`) of a byte string: exact for ASCII and invalid UTF-8 (each
-/// bad byte as `\xNN`); for other characters Go's `unicode.IsPrint` is approximated
-/// (controls, non-ASCII spaces, common format characters and private use are escaped).
-fn push_go_quoted(out: &mut Vec<u8>, mut s: &[u8]) {
-    out.push(b'"');
-    while !s.is_empty() {
-        let (valid, bad) = match std::str::from_utf8(s) {
-            Ok(all) => (all, 0),
-            Err(e) => {
-                let valid = std::str::from_utf8(&s[..e.valid_up_to()]).unwrap_or_default();
-                (valid, e.error_len().unwrap_or(s.len() - e.valid_up_to()))
-            }
-        };
-        for c in valid.chars() {
-            push_escaped_char(out, c);
-        }
-        let rest = &s[valid.len()..];
-        for &b in &rest[..bad] {
-            push_hex(out, b"\\x", u32::from(b), 2);
-        }
-        s = &rest[bad..];
-    }
-    out.push(b'"');
-}
-
-fn push_escaped_char(out: &mut Vec<u8>, c: char) {
-    let mut utf8 = [0; 4];
-    match c {
-        '"' | '\\' => {
-            out.push(b'\\');
-            out.push(c as u8);
-        }
-        ' '..='~' => out.push(c as u8),
-        '\u{7}' => out.extend_from_slice(b"\\a"),
-        '\u{8}' => out.extend_from_slice(b"\\b"),
-        '\u{c}' => out.extend_from_slice(b"\\f"),
-        '\n' => out.extend_from_slice(b"\\n"),
-        '\r' => out.extend_from_slice(b"\\r"),
-        '\t' => out.extend_from_slice(b"\\t"),
-        '\u{b}' => out.extend_from_slice(b"\\v"),
-        '\0'..='\u{1f}' | '\u{7f}' => push_hex(out, b"\\x", c as u32, 2),
-        _ if go_is_print(c) => out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes()),
-        _ if (c as u32) < 0x10000 => push_hex(out, b"\\u", c as u32, 4),
-        _ => push_hex(out, b"\\U", c as u32, 8),
-    }
-}
-
-fn go_is_print(c: char) -> bool {
-    !c.is_control()
-        && !c.is_whitespace()
-        && !matches!(c,
-            '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{180e}'
-            | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}'
-            | '\u{e000}'..='\u{f8ff}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
-            | '\u{fffe}' | '\u{ffff}' | '\u{e0001}'..='\u{e007f}' | '\u{f0000}'..)
-}
-
-fn push_hex(out: &mut Vec<u8>, prefix: &[u8], value: u32, width: u32) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend_from_slice(prefix);
-    for shift in (0..width).rev() {
-        out.push(HEX[(value >> (shift * 4) & 0xf) as usize]);
     }
 }
 
@@ -929,28 +865,5 @@ mod tests {
         for path in PATHS {
             assert!(respond(path, None, &healthy()).is_some(), "{path}");
         }
-    }
-
-    #[test]
-    fn go_quote_escapes() {
-        let q = |s: &[u8]| {
-            let mut out = Vec::new();
-            push_go_quoted(&mut out, s);
-            String::from_utf8(out).expect("quoted output is UTF-8")
-        };
-        assert_eq!(q(b""), r#""""#);
-        assert_eq!(q(b"plain-name"), r#""plain-name""#);
-        assert_eq!(
-            q(b"\x07\x08\x0c\x0b\r\0\x1f\x7f"),
-            r#""\a\b\f\v\r\x00\x1f\x7f""#
-        );
-        assert_eq!(q(b"\xe2\x82"), r#""\xe2\x82""#);
-        assert_eq!(q(b"a\xffb\xc3\xa9"), "\"a\\xffb\u{e9}\"");
-        assert_eq!(
-            q("\u{a0}\u{200b}\u{feff}".as_bytes()),
-            r#""\u00a0\u200b\ufeff""#
-        );
-        assert_eq!(q("\u{f0000}".as_bytes()), r#""\U000f0000""#);
-        assert_eq!(q("日本 ✓ 😀".as_bytes()), "\"日本 ✓ 😀\"");
     }
 }

@@ -8,6 +8,7 @@
 //! Both parsers are single-pass and linear apart from one sort of the requirements (label
 //! selectors by key, field selectors by term text, as upstream), and never panic.
 
+use crate::goquote::go_quote;
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
@@ -771,44 +772,6 @@ fn label_value_errors(value: &str) -> Vec<String> {
     errors
 }
 
-/// Go's `%q` of a string (`strconv.Quote`): printable characters kept, `"` and `\`
-/// escaped, control characters as `\n`-style, `\xNN`, `\uNNNN` or `\UNNNNNNNN`.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        // Writing to a String cannot fail.
-        let _ = match c {
-            '"' | '\\' => write!(out, "\\{c}"),
-            ' '..='~' => write!(out, "{c}"),
-            '\x07' => write!(out, "\\a"),
-            '\x08' => write!(out, "\\b"),
-            '\x0c' => write!(out, "\\f"),
-            '\n' => write!(out, "\\n"),
-            '\r' => write!(out, "\\r"),
-            '\t' => write!(out, "\\t"),
-            '\x0b' => write!(out, "\\v"),
-            c if c.is_ascii() => write!(out, "\\x{:02x}", u32::from(c)),
-            c if go_is_print(c) => write!(out, "{c}"),
-            c if u32::from(c) < 0x1_0000 => write!(out, "\\u{:04x}", u32::from(c)),
-            c => write!(out, "\\U{:08x}", u32::from(c)),
-        };
-    }
-    out.push('"');
-    out
-}
-
-/// Go's `unicode.IsPrint` for a non-ASCII character. Go prints letters, marks, numbers,
-/// punctuation and symbols; Rust's `escape_debug` escapes exactly the complement (control,
-/// format, surrogate, private-use, unassigned and separator characters), except that it also
-/// escapes a grapheme extender at the start of a string, hence the leading `a`.
-fn go_is_print(c: char) -> bool {
-    let mut buf = [0u8; 5];
-    buf[0] = b'a';
-    let len = 1 + c.encode_utf8(&mut buf[1..]).len();
-    std::str::from_utf8(&buf[..len]).is_ok_and(|s| s.escape_debug().nth(1) == Some(c))
-}
-
 // ---------------------------------------------------------------------------------------
 // Field selectors
 // ---------------------------------------------------------------------------------------
@@ -1429,11 +1392,6 @@ mod tests {
 
     #[test]
     fn error_values_are_go_quoted() {
-        assert_eq!(go_quote("a\"b\\c"), r#""a\"b\\c""#);
-        assert_eq!(
-            go_quote("é\u{7f}\x01\t\u{a0}\u{301}\u{10ffff}"),
-            "\"é\\x7f\\x01\\t\\u00a0\u{301}\\U0010ffff\""
-        );
         assert_eq!(
             label_err("café").to_string(),
             format!("unable to parse requirement: <nil>: Invalid value: \"café\": {KEY_NAME}")

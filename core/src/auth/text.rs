@@ -4,40 +4,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Go's `%q` (`strconv.Quote`) of a string.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        // Writing to a String cannot fail.
-        let _ = match c {
-            '"' | '\\' => write!(out, "\\{c}"),
-            ' '..='~' => write!(out, "{c}"),
-            '\x07' => write!(out, "\\a"),
-            '\x08' => write!(out, "\\b"),
-            '\x0c' => write!(out, "\\f"),
-            '\n' => write!(out, "\\n"),
-            '\r' => write!(out, "\\r"),
-            '\t' => write!(out, "\\t"),
-            '\x0b' => write!(out, "\\v"),
-            c if c.is_ascii() => write!(out, "\\x{:02x}", u32::from(c)),
-            c if go_is_print(c) => write!(out, "{c}"),
-            c if u32::from(c) < 0x1_0000 => write!(out, "\\u{:04x}", u32::from(c)),
-            c => write!(out, "\\U{:08x}", u32::from(c)),
-        };
-    }
-    out.push('"');
-    out
-}
-
-/// Go's `unicode.IsPrint` for a non-ASCII character: Rust's `escape_debug` escapes the
-/// complement, except a grapheme extender at the start of a string, hence the leading `a`.
-fn go_is_print(c: char) -> bool {
-    let mut buf = [0u8; 5];
-    buf[0] = b'a';
-    let len = 1 + c.encode_utf8(&mut buf[1..]).len();
-    std::str::from_utf8(&buf[..len]).is_ok_and(|s| s.escape_debug().nth(1) == Some(c))
-}
+pub(crate) use crate::goquote::go_quote;
 
 /// The generic server's response sanitizer: `&`, `<`, `>` become HTML entities.
 pub(crate) fn html_escape(s: &str) -> Cow<'_, str> {
@@ -168,15 +135,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quote_like_go() {
-        assert_eq!(go_quote("jane"), r#""jane""#);
-        assert_eq!(go_quote("a\"b\\c"), r#""a\"b\\c""#);
-        assert_eq!(go_quote("t\tn\n\x01"), r#""t\tn\n\x01""#);
-        assert_eq!(go_quote("é"), "\"é\"");
-        assert_eq!(go_quote("\u{200b}"), r#""\u200b""#);
-    }
 
     #[test]
     fn html_escape_three_characters() {
