@@ -458,14 +458,7 @@ fn reload_ca_files(
 fn log_event(event: DelegationEvent<'_>) {
     match event {
         DelegationEvent::Refused { status, cause } => match status.as_u16() {
-            401 => {
-                const MESSAGE: &str = "Unable to authenticate the request";
-                let err = cause
-                    .strip_prefix(MESSAGE)
-                    .and_then(|rest| rest.strip_prefix(": "))
-                    .unwrap_or(cause);
-                tracing::error!(err, "{MESSAGE}");
-            }
+            401 => tracing::error!(err = cause, "Unable to authenticate the request"),
             403 => tracing::debug!(reason = cause, "Forbidden"),
             _ => tracing::error!(status = status.as_u16(), err = cause, "Request refused"),
         },

@@ -36,7 +36,8 @@ pub struct GateRequest<'a> {
 }
 
 /// A refused request: the response to send (body in the caller's buffer) and why, for
-/// the log.
+/// the log: the authenticators' errors (401), the URI and the reviewer's reason (403),
+/// the failure (500). The status says which, so the log line's message comes from it.
 #[derive(Debug)]
 pub struct Refusal {
     pub response: Response<()>,
@@ -132,11 +133,7 @@ impl Gate {
             }
             AuthnOutcome::Unauthorized(e) => {
                 let response = response::unauthorized_response(parts, body);
-                return refuse(
-                    parts,
-                    response,
-                    format!("Unable to authenticate the request: {e}"),
-                );
+                return refuse(parts, response, e.to_string());
             }
         };
         match self
@@ -147,10 +144,7 @@ impl Gate {
             AuthzOutcome::Denied(reason) => {
                 let response =
                     response::forbidden_response(parts, &attrs, &identity.name, &reason, body);
-                let cause = format!(
-                    "Forbidden: {}, reason: {reason:?}",
-                    response::request_uri(parts)
-                );
+                let cause = format!("{}, reason: {reason:?}", response::request_uri(parts));
                 refuse(parts, response, cause)
             }
             AuthzOutcome::NeedsSubjectAccessReview(review) => {
