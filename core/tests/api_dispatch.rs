@@ -3,6 +3,9 @@
 //! the headers every response carries (4.13). Tests named `api_case_NN` follow the
 //! conformance cases of section 10.
 
+mod common;
+
+use common::*;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,13 +17,9 @@ use metrics_core::api::health::HealthInputs;
 use metrics_core::api::objects::ObjectSet;
 use metrics_core::api::router::Context;
 use metrics_core::api::selfmetrics::{self, SelfMetrics};
-use metrics_core::kubelet::{ContainerPoint, MetricsPoint, NodeBatch, PodLevelUsage};
-use metrics_core::storage::{Snapshot, Storage};
-use metrics_core::time::Timestamp;
+use metrics_core::storage::Snapshot;
 use serde_json::{Value, json};
 
-const CORE_SECOND: u64 = 1_000_000_000;
-const MIB: u64 = 1 << 20;
 const RESOLUTION: Duration = Duration::from_secs(15);
 
 const GROUP: &str = "/apis/metrics.k8s.io";
@@ -31,62 +30,7 @@ const AGGREGATOR_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=
 const NOT_ACCEPTABLE_MESSAGE: &str = "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf";
 
 // ---------------------------------------------------------------------------------------
-// Fixtures (snapshot building as in tests/api_cases.rs).
-
-fn t0() -> Timestamp {
-    Timestamp::parse_rfc3339("2026-08-01T10:00:00Z").expect("time")
-}
-
-fn at(secs: u64) -> Timestamp {
-    t0().saturating_add(Duration::from_secs(secs))
-}
-
-fn point(start: Option<Timestamp>, ts: Timestamp, cpu: u64, mem: u64) -> MetricsPoint {
-    MetricsPoint {
-        start_time: start,
-        timestamp: ts,
-        cumulative_cpu_ns: cpu,
-        memory_working_set_bytes: mem,
-    }
-}
-
-/// Stores two scrapes 10 s apart in which every listed node and pod (one container `c`)
-/// has points, so all are servable.
-fn snapshot_with(nodes: &[&str], pods: &[(&str, &str)]) -> Arc<Snapshot> {
-    let mut storage = Storage::new(RESOLUTION);
-    let mut snapshot = storage.snapshot();
-    for (i, secs) in [(0u64, 10u64), (1, 20)] {
-        let mut batches: Vec<(String, NodeBatch)> = Vec::new();
-        for (n, name) in nodes.iter().enumerate() {
-            let mut batch = NodeBatch::with_node(Some(point(
-                None,
-                at(secs),
-                (10 + 10 * i) * CORE_SECOND,
-                (2 + i) * MIB,
-            )));
-            if n == 0 {
-                let mut sorted: Vec<&(&str, &str)> = pods.iter().collect();
-                sorted.sort();
-                for (ns, pod) in sorted {
-                    let c = ContainerPoint {
-                        name: "c",
-                        point: point(
-                            Some(t0().saturating_sub(Duration::from_secs(3600))),
-                            at(secs),
-                            10 * CORE_SECOND + i * 2_500_000_000,
-                            5 * MIB,
-                        ),
-                        swap_usage_bytes: None,
-                    };
-                    batch.push_pod(ns, pod, PodLevelUsage::default(), [c]);
-                }
-            }
-            batches.push((name.to_string(), batch));
-        }
-        snapshot = storage.store(batches);
-    }
-    snapshot
-}
+// Fixtures (snapshots from tests/common).
 
 fn healthy() -> HealthInputs {
     HealthInputs {
