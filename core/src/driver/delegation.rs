@@ -214,8 +214,6 @@ struct Pending {
     attempt: u32,
     /// Set while a send is in flight.
     deadline: Option<Instant>,
-    /// When a failed send is retried.
-    retry_at: Option<Instant>,
     waiters: Vec<Waker>,
     /// Requests that asked for it (each reads its result once).
     interest: usize,
@@ -228,7 +226,6 @@ impl Pending {
             body,
             attempt: 0,
             deadline: None,
-            retry_at: None,
             waiters: Vec::new(),
             interest: 0,
         }
@@ -256,6 +253,8 @@ struct Queue {
     next_id: u64,
     /// Reviews waiting to be handed to the engine task, in order.
     to_send: VecDeque<u64>,
+    /// Reviews whose last send failed, with when to send them again.
+    retries: Vec<(Instant, u64)>,
     pending: HashMap<u64, Pending>,
     /// Concurrent requests needing the same review share it.
     by_subject: HashMap<Subject, u64>,
@@ -541,18 +540,14 @@ impl Delegation {
             queue.by_subject.insert(Subject::ConfigMap, review);
             queue.to_send.push_front(review);
         }
-        let mut due: Vec<u64> = queue
-            .pending
-            .iter()
-            .filter(|(_, p)| p.retry_at.is_some_and(|at| at <= now))
-            .map(|(review, _)| *review)
-            .collect();
-        due.sort_unstable();
-        for review in due {
-            if let Some(pending) = queue.pending.get_mut(&review) {
-                pending.retry_at = None;
-            }
-            queue.to_send.push_back(review);
+        if queue.retries.iter().any(|&(at, _)| at <= now) {
+            let (due, later) = std::mem::take(&mut queue.retries)
+                .into_iter()
+                .partition::<Vec<_>, _>(|&(at, _)| at <= now);
+            queue.retries = later;
+            queue
+                .to_send
+                .extend(due.into_iter().map(|(_, review)| review));
         }
         while let Some(review) = queue.to_send.pop_front() {
             let Some(pending) = queue.pending.get_mut(&review) else {
@@ -689,7 +684,8 @@ impl Delegation {
         };
         pending.deadline = None;
         if retriable && pending.subject != Subject::ConfigMap && pending.attempt < REVIEW_ATTEMPTS {
-            pending.retry_at = Some(now.saturating_add(retry_delay(id)));
+            let at = now.saturating_add(retry_delay(id));
+            queue.retries.push((at, id.review));
             return None;
         }
         // Completing: no deadline and no retry, so nothing sends or settles it again;
@@ -765,11 +761,9 @@ impl Delegation {
     /// [`poll_request`](Self::poll_request) has something to do next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let queue = self.queue();
-        let deadlines = queue
-            .pending
-            .values()
-            .filter_map(|p| p.deadline.or(p.retry_at));
-        deadlines.chain(queue.configmap_due).min()
+        let deadlines = queue.pending.values().filter_map(|p| p.deadline);
+        let retries = queue.retries.iter().map(|&(at, _)| at);
+        deadlines.chain(retries).chain(queue.configmap_due).min()
     }
 
     /// For the engine task: ready when a review waits to be sent; otherwise `cx` is woken
